@@ -1,0 +1,111 @@
+"""Hydra entry points that report a user's mistake as one clear line, never a traceback.
+
+Before Hydra runs, the command-line overrides are checked: an unknown option of a config group
+(`trainer=sftt`) gets the list of valid ones and a did-you-mean; then the config is composed once
+with Hydra's compose API so a wrong type or a misspelled key fails here, in one line. During the
+run, `ConfigError` (raised by tasks, models, trainers) is printed the same way. Set
+HYDRA_FULL_ERROR=1 to see full tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import Callable
+
+from launch.common import CONF_DIR
+from tasks.registry import ConfigError, did_you_mean
+
+
+def fail(message: str, code: int = 2) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def check_group_overrides(overrides: list[str]) -> None:
+    for item in overrides:
+        if "=" not in item or item.startswith(("hydra", "+", "~")):
+            continue
+        key, value = item.split("=", 1)
+        group = key.lstrip("+")
+        if not (CONF_DIR / group).is_dir() or "." in group:
+            continue
+        options = group_options(group)
+        choices = re.sub(r"^(choice|range)\((.*)\)$", r"\2", value).split(",")
+        for choice in (c.strip() for c in choices):
+            if choice and choice != "null" and choice not in options:
+                fail(f"unknown {group} '{choice}'.{did_you_mean(choice, options)} Valid {group}s: {', '.join(options)}")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc)
+    if exc.__cause__ is not None and str(exc.__cause__):
+        text = f"{text}\n{exc.__cause__}"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(("object_type", "Set the env"))]
+    return "; ".join(dict.fromkeys(lines))
+
+
+def precompose(config_name: str, overrides: list[str]) -> None:
+    """Compose once with the given overrides; turn any composition error into one line."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    if any("," in o.split("=", 1)[-1] or o.startswith("hydra") for o in overrides if "=" in o):
+        return  # sweeps and hydra's own keys: Hydra checks those itself
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name=config_name, overrides=overrides)
+            OmegaConf.to_container(cfg, resolve=True)
+    except Exception as e:  # noqa: BLE001 - every composition error becomes one line
+        msg = _one_line(e)
+        m = re.search(r"Key '([^']+)' is not in struct.*?full_key: ([\w.]+)", str(e), re.S) or re.search(
+            r"Could not override '([\w.]+)'", str(e)
+        )
+        if m:
+            full_key = m.groups()[-1]
+            parent, _, leaf = full_key.rpartition(".")
+            try:
+                with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+                    base = compose(config_name=config_name)
+                node = OmegaConf.select(base, parent) if parent else base
+                hint = did_you_mean(leaf, list(node.keys())) if node is not None else ""
+            except Exception:  # noqa: BLE001
+                hint = ""
+            msg = f"unknown config key '{full_key}'.{hint} (prefix with + to add a new key)"
+        fail(msg)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def run_hydra_app(task_fn: Callable, config_name: str) -> None:
+    """Run `task_fn(cfg)` as a Hydra app with one-line errors for anything the user can fix."""
+    import hydra
+
+    from launch.schema import register
+
+    register()
+    argv = sys.argv[1:]
+    overrides = [a for a in argv if not a.startswith("-")]
+    full = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    if not full:
+        check_group_overrides(overrides)
+        if "-m" not in argv and "--multirun" not in argv:
+            precompose(config_name, overrides)
+
+    @hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
+    def entry(cfg):
+        try:
+            return task_fn(cfg)
+        except ConfigError as e:
+            if full:
+                raise
+            fail(str(e))
+
+    entry()

@@ -1,0 +1,83 @@
+"""Typed schema for the run config, registered in Hydra's ConfigStore.
+
+Types and help only: the default values live in conf/*.yaml (one place). A wrong type on the
+command line (`budget.max_steps=abc`) or a misspelled key (`budget.max_step=3`) fails at
+composition, before any work starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class Budget:
+    max_steps: int = MISSING  # optimizer steps of every trainer; 2 turns any run into a smoke test
+    max_completion_length: int = MISSING  # tokens a completion may have, in training and evaluation
+    eval_samples: int = MISSING  # test (and ood) problems the evaluator scores
+
+
+@dataclass
+class EvalConf:
+    batch_size: int = MISSING  # prompts per generation batch
+    max_new_tokens: int = MISSING  # defaults to budget.max_completion_length
+    progress: bool = MISSING  # progress bars during evaluation
+
+
+@dataclass
+class ModelConf:
+    kind: str = MISSING  # tiny (built in-process) or hf (hub id / local directory)
+    name_or_path: Optional[str] = None  # model=hf: hub id or local directory
+    init_from: Optional[str] = None  # another run's directory: start from its final/ checkpoint
+    dtype: str = "float32"  # float32, bfloat16, float16
+    trust_remote_code: bool = False  # never on unless the user sets it
+    hidden_size: Optional[int] = None  # model=tiny only, and the three below
+    intermediate_size: Optional[int] = None
+    num_layers: Optional[int] = None
+    num_heads: Optional[int] = None
+    max_position_embeddings: Optional[int] = None
+
+
+@dataclass
+class LoggerConf:
+    kind: str = MISSING  # none or wandb
+    project: Optional[str] = None  # W&B project
+    group: Optional[str] = None  # W&B group (the study or sweep name)
+    mode: Optional[str] = None  # W&B mode: online, offline, disabled; unset = offline without credentials
+
+
+@dataclass
+class RunConfig:
+    seed: int = MISSING
+    budget: Budget = field(default_factory=Budget)
+    eval: EvalConf = field(default_factory=EvalConf)
+    model: ModelConf = field(default_factory=ModelConf)
+    logger: LoggerConf = field(default_factory=LoggerConf)
+    trainer: Any = MISSING  # method options: conf/trainer/<name>.yaml
+    task: Any = MISSING  # task options: conf/task/<name>.yaml
+    peft: Any = MISSING  # conf/peft/<name>.yaml
+    logging_steps: int = MISSING
+    progress: bool = MISSING  # progress bars during training
+    output_root: str = MISSING  # where run directories go
+    run_name: str = MISSING  # named from the options, never from the clock
+    run_dir: str = MISSING
+
+
+@dataclass
+class EvaluateConfig:
+    seed: int = MISSING
+    budget: Budget = field(default_factory=Budget)
+    eval: EvalConf = field(default_factory=EvalConf)
+    model: ModelConf = field(default_factory=ModelConf)
+    task: Any = MISSING
+    output_dir: str = MISSING
+
+
+def register() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="run_schema", node=RunConfig)
+    cs.store(name="evaluate_schema", node=EvaluateConfig)

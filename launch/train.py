@@ -1,0 +1,153 @@
+"""Train one method and evaluate it: `python -m launch.train trainer=<name> task=<name> model=<name> seed=<int>`.
+
+`train(cfg)` is a plain function (tests and the study call it directly); the Hydra app around it
+only composes the config. A run directory holds the composed config (.hydra/), `final/` (weights
+as safetensors, tokenizer, config), `samples.jsonl` and `metrics.json`, the last written at the
+very end, atomically: a run that failed leaves no metrics.json.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from launch.common import provenance, quiet_libraries, seed_everything, write_json_atomic, write_jsonl_atomic
+from tasks.registry import ConfigError
+
+log = logging.getLogger("reasonlab")
+
+
+def validate(cfg: DictConfig) -> None:
+    for key in ("max_steps", "max_completion_length", "eval_samples"):
+        if cfg.budget[key] < 1:
+            raise ConfigError(f"budget.{key} must be a positive integer, got {cfg.budget[key]}")
+    if cfg.eval.batch_size < 1:
+        raise ConfigError(f"eval.batch_size must be a positive integer, got {cfg.eval.batch_size}")
+    if cfg.trainer.batch_size < 1:
+        raise ConfigError(f"trainer.batch_size must be a positive integer, got {cfg.trainer.batch_size}")
+    if cfg.trainer.learning_rate <= 0:
+        raise ConfigError(f"trainer.learning_rate must be positive, got {cfg.trainer.learning_rate}")
+
+
+def task_from_cfg(cfg: DictConfig):
+    from tasks import load_task
+
+    options = OmegaConf.to_container(cfg.task, resolve=True)
+    name = options.pop("name")
+    if name == "arith":
+        options.setdefault("seed", 0)  # the task's own seed: every run of a study sees the same problems
+    return load_task(name, **options)
+
+
+def eval_cfg(cfg: DictConfig) -> dict[str, Any]:
+    return {
+        "num_samples": cfg.budget.eval_samples,
+        "max_new_tokens": cfg.eval.max_new_tokens,
+        "batch_size": cfg.eval.batch_size,
+        "progress": cfg.eval.progress,
+    }
+
+
+def start_logger(cfg: DictConfig, run_dir: Path) -> list[str]:
+    """W&B when logger=wandb (offline without credentials); returns TRL's report_to."""
+    if cfg.logger.kind == "none":
+        return []
+    if cfg.logger.kind != "wandb":
+        raise ConfigError(f"unknown logger '{cfg.logger.kind}'; valid loggers: none, wandb")
+    import wandb
+
+    mode = cfg.logger.mode or os.environ.get("WANDB_MODE")
+    if not mode:
+        has_key = bool(os.environ.get("WANDB_API_KEY")) or (Path.home() / ".netrc").is_file()
+        mode = "online" if has_key else "offline"
+        if not has_key:
+            log.info("W&B: no credentials found, logging offline (sync later with `wandb sync %s/wandb`)", run_dir)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    wandb.init(
+        project=cfg.logger.project,
+        group=cfg.logger.group,
+        job_type=cfg.trainer.name,
+        name=cfg.run_name,
+        tags=[f"trainer:{cfg.trainer.name}", f"task:{cfg.task.name}", f"model:{cfg.model.kind}", f"seed:{cfg.seed}"],
+        config=config,
+        dir=str(run_dir),
+        mode=mode,
+        reinit="finish_previous",
+    )
+    return ["wandb"]
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train `cfg.trainer` from `cfg.model` on `cfg.task`, evaluate, write metrics.json; return the metrics."""
+    quiet_libraries()
+    validate(cfg)
+    from eval.evaluator import evaluate
+    from models import count_parameters, load_model, save_checkpoint, wrap_peft
+    from trainers import TRAINERS, RunContext
+
+    method = TRAINERS.get(cfg.trainer.name)
+    run_dir = Path(cfg.run_dir)
+    seed_everything(cfg.seed)
+    task = task_from_cfg(cfg)
+    model, tokenizer = load_model(cfg.model, task, seed=cfg.seed, init_from=cfg.model.init_from)
+    model = wrap_peft(model, cfg.peft)
+    log.info(
+        "run %s: trainer=%s task=%s model=%s (%s parameters)%s",
+        cfg.run_name, cfg.trainer.name, task.name, cfg.model.kind, f"{count_parameters(model):,}",
+        f" from {cfg.model.init_from}" if cfg.model.init_from else "",
+    )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    report_to = start_logger(cfg, run_dir)
+    ctx = RunContext(cfg=cfg, task=task, model=model, tokenizer=tokenizer, run_dir=run_dir, report_to=report_to)
+    trainer = method.build(ctx)
+
+    t0 = time.perf_counter()
+    trainer.train()
+    train_seconds = time.perf_counter() - t0
+    model = trainer.model
+    final = save_checkpoint(model, tokenizer, run_dir / "final")
+
+    seed_everything(cfg.seed)
+    metrics, samples = evaluate(trainer.model, tokenizer, task, eval_cfg(cfg))
+    result = {
+        "trainer": cfg.trainer.name,
+        "task": task.name,
+        "task_version": task.version,
+        "model": cfg.model.kind if cfg.model.kind != "hf" else cfg.model.name_or_path,
+        "init_from": cfg.model.init_from,
+        "seed": cfg.seed,
+        **metrics,
+        "train/steps": trainer.state.global_step,
+        "train/seconds": round(train_seconds, 3),
+        "train/final_loss": next((h["loss"] for h in reversed(trainer.state.log_history) if "loss" in h), None),
+        "checkpoint": str(final),
+        **provenance(),
+    }
+    write_jsonl_atomic(run_dir / "samples.jsonl", samples)
+    write_json_atomic(run_dir / "metrics.json", result)
+    if report_to:
+        import wandb
+
+        wandb.log({f"eval/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
+        wandb.run.summary.update({k: v for k, v in result.items() if isinstance(v, (int, float, str))})
+        wandb.finish()
+    log.info(
+        "%s: accuracy %.3f, ood_accuracy %.3f (train %.0fs, eval %.0fs) -> %s/metrics.json",
+        cfg.run_name, result["accuracy"], result["ood_accuracy"] or 0.0, train_seconds, metrics["eval/seconds"], run_dir,
+    )
+    return result
+
+
+def main() -> None:
+    from launch.cli import run_hydra_app
+
+    run_hydra_app(train, "config")
+
+
+if __name__ == "__main__":
+    main()

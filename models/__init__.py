@@ -1,0 +1,136 @@
+"""Models: the common model interface.
+
+`load_model(model_cfg, task, init_from=None)` returns (model, tokenizer) for every trainer:
+  - kind=tiny: a small Llama built in-process with a character tokenizer from the task's alphabet;
+  - kind=hf:   any causal LM from the hub or a local directory (`name_or_path`), the real path;
+  - init_from: another run's directory, whose `final/` checkpoint is loaded instead (the study
+    starts every method from the same base this way).
+A checkpoint directory (`save_checkpoint`) loads with AutoModelForCausalLM / AutoTokenizer alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from models.tokenizer import build_char_tokenizer
+from tasks.base import Task
+from tasks.registry import ConfigError
+
+log = logging.getLogger(__name__)
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _dtype(name: str) -> torch.dtype:
+    if name not in DTYPES:
+        raise ConfigError(f"model.dtype must be one of {', '.join(DTYPES)}, got '{name}'")
+    return DTYPES[name]
+
+
+def build_tiny(cfg: Mapping[str, Any], task: Task, seed: int):
+    tokenizer = build_char_tokenizer(task.alphabet())
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg["hidden_size"],
+        intermediate_size=cfg["intermediate_size"],
+        num_hidden_layers=cfg["num_layers"],
+        num_attention_heads=cfg["num_heads"],
+        num_key_value_heads=cfg["num_heads"],
+        max_position_embeddings=cfg["max_position_embeddings"],
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)  # the initial weights depend on the run's seed only
+    model = LlamaForCausalLM(config)
+    return model, tokenizer
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """A run directory (uses its final/) or a checkpoint directory; fails clearly if neither."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ConfigError(f"checkpoint path does not exist: {p}")
+    for cand in (p / "final", p):
+        if (cand / "config.json").is_file() and any(cand.glob("*.safetensors")):
+            return cand
+    raise ConfigError(
+        f"no checkpoint in {p}: expected config.json and *.safetensors there or in {p}/final "
+        "(did that run finish?)"
+    )
+
+
+def load_pretrained(path: str, dtype: str = "float32", trust_remote_code: bool = False):
+    """Load a causal LM and its tokenizer from a hub id or a local directory."""
+    if trust_remote_code:
+        log.warning("trust_remote_code=true: code shipped with %s will run on this machine", path)
+    local = Path(path).expanduser()
+    if local.exists():
+        path = str(resolve_checkpoint(local))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=_dtype(dtype), trust_remote_code=trust_remote_code, use_safetensors=True
+        )
+    except OSError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"could not load model '{path}': {first}") from None
+    if model.config.vocab_size < len(tokenizer):
+        raise ConfigError(
+            f"tokenizer of '{path}' has {len(tokenizer)} tokens but the model only {model.config.vocab_size}: "
+            "the tokenizer does not belong to this model"
+        )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return model, tokenizer
+
+
+def load_model(cfg: Mapping[str, Any], task: Task, seed: int = 0, init_from: str | None = None):
+    """(model, tokenizer) for a run. `init_from` wins over the model kind."""
+    if init_from:
+        return load_pretrained(init_from, cfg.get("dtype", "float32"), cfg.get("trust_remote_code", False))
+    kind = cfg["kind"]
+    if kind == "tiny":
+        return build_tiny(cfg, task, seed)
+    if kind == "hf":
+        if not cfg.get("name_or_path"):
+            raise ConfigError("model=hf needs model.name_or_path=<hub id or local directory>")
+        return load_pretrained(cfg["name_or_path"], cfg.get("dtype", "float32"), cfg.get("trust_remote_code", False))
+    raise ConfigError(f"unknown model kind '{kind}'; valid kinds: tiny, hf")
+
+
+def wrap_peft(model, peft_cfg: Mapping[str, Any]):
+    """Wrap with a PEFT LoRA adapter when peft=lora; peft=none returns the model unchanged."""
+    if not peft_cfg or peft_cfg.get("kind", "none") == "none":
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(
+        r=peft_cfg["r"],
+        lora_alpha=peft_cfg["alpha"],
+        lora_dropout=peft_cfg["dropout"],
+        target_modules=list(peft_cfg["target_modules"]),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
+
+
+def save_checkpoint(model, tokenizer, out_dir: str | os.PathLike) -> Path:
+    """Weights as safetensors + config + tokenizer; merges LoRA so the directory loads alone."""
+    out = Path(out_dir)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,17 @@
+"""Reward functions, TRL-style: `fn(prompts, completions, **kwargs) -> list[float | None]`.
+
+Each is a small picklable callable class whose `__name__` is what TRL logs and W&B shows. The
+accuracy reward calls the task's own `score`, the same function the evaluator reports.
+"""
+
+from __future__ import annotations
+
+from tasks.registry import Registry
+from rewards.base import Reward
+from rewards.accuracy import AccuracyReward, FormatReward
+
+REWARDS: Registry[type[Reward]] = Registry("reward")
+REWARDS.register("accuracy")(AccuracyReward)
+REWARDS.register("format")(FormatReward)
+
+__all__ = ["REWARDS", "Reward", "AccuracyReward", "FormatReward"]

@@ -1,0 +1,98 @@
+"""The common data interface every trainer, reward and evaluator probe uses.
+
+A task yields `Example`s and owns everything that depends on the text format: how a prompt and a
+reference completion are written, how the final answer is extracted, how a completion is scored,
+how reasoning is split into steps and how a step is checked. Rewards and the evaluator call the
+same `score`, so the number a method is trained on and the number it is judged on cannot drift.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+SPLITS = ("train", "test", "ood")
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str
+    prompt: str  # the problem as the model sees it (already formatted)
+    answer: str  # gold final answer, canonical string
+    steps: tuple[str, ...] = ()  # reference reasoning, one string per step
+    split: str = "train"
+    knowledge: Optional[str] = None  # optional context an RLAG-style trainer may add to the prompt
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+class Task:
+    """Base class. Subclasses set `name`, `version` and implement `_build_split`."""
+
+    name: str = "task"
+    version: str = "0"
+    answer_prefix: str = "A:"  # written before the final answer; the evaluator forces answers with it
+    step_separator: str = "\n"  # joins reference steps into a completion
+
+    def __init__(self) -> None:
+        self._cache: dict[str, list[Example]] = {}
+
+    # -- data -------------------------------------------------------------------------------
+    def examples(self, split: str) -> list[Example]:
+        if split not in SPLITS:
+            from tasks.registry import ConfigError
+
+            raise ConfigError(f"unknown split '{split}'; valid splits: {', '.join(SPLITS)}")
+        if split not in self._cache:
+            self._cache[split] = self._build_split(split)
+        return self._cache[split]
+
+    def _build_split(self, split: str) -> list[Example]:
+        raise NotImplementedError
+
+    @property
+    def has_reference_steps(self) -> bool:
+        return any(ex.steps for ex in self.examples("train")[:50])
+
+    # -- text format ------------------------------------------------------------------------
+    def format_completion(self, steps: list[str] | tuple[str, ...], answer: str) -> str:
+        """Reference completion: the steps, then the answer prefix and the answer."""
+        parts = [*steps, f"{self.answer_prefix}{answer}"]
+        return self.step_separator.join(parts)
+
+    def reasoning_of(self, completion: str) -> str:
+        """The part of a completion before the (last) answer prefix."""
+        idx = completion.rfind(self.answer_prefix)
+        return completion if idx < 0 else completion[:idx]
+
+    def split_steps(self, completion: str) -> list[str]:
+        reasoning = self.reasoning_of(completion)
+        return [s.strip() for s in reasoning.split(self.step_separator) if s.strip()]
+
+    def extract_answer(self, completion: str) -> Optional[str]:
+        idx = completion.rfind(self.answer_prefix)
+        if idx < 0:
+            return None
+        match = _NUMBER.search(completion[idx + len(self.answer_prefix) :].split(self.step_separator)[0])
+        return self.normalize(match.group(0)) if match else None
+
+    def normalize(self, answer: str) -> str:
+        return answer.strip()
+
+    def score(self, completion: str, example: Example) -> float:
+        """1.0 if the completion's final answer equals the gold answer, else 0.0."""
+        predicted = self.extract_answer(completion)
+        return float(predicted is not None and predicted == self.normalize(example.answer))
+
+    def check_step(self, step: str, context: Example) -> Optional[bool]:
+        """True/False if the step can be verified against the example; None if the task cannot tell."""
+        return None
+
+    def alphabet(self) -> str:
+        """Characters a character-level tokenizer for this task must cover."""
+        import string
+
+        return string.digits + string.ascii_letters + string.punctuation + " \n"

@@ -1,0 +1,55 @@
+"""Small registries that fail loudly, and the one error type a user can cause.
+
+Tasks are the bottom layer of reasonlab (launch -> trainers -> rewards/eval -> tasks/models),
+so the shared registry lives here and every other package imports it from here.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Callable, Generic, Iterable, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """A mistake the user can fix: bad config, missing file, malformed data.
+
+    The entry points print its message as one line (no traceback) and exit non-zero.
+    """
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+class Registry(Generic[T]):
+    """Name -> object map. Unknown names list the valid ones; duplicates are refused."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def wrap(obj: T) -> T:
+            if name in self._items:
+                raise ValueError(f"{self.kind} '{name}' is already registered ({self._items[name]!r})")
+            self._items[name] = obj
+            return obj
+
+        return wrap
+
+    def get(self, name: str) -> T:
+        if name not in self._items:
+            raise ConfigError(
+                f"unknown {self.kind} '{name}'.{did_you_mean(name, self._items)} "
+                f"Valid {self.kind}s: {', '.join(sorted(self._items))}"
+            )
+        return self._items[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._items

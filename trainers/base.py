@@ -1,0 +1,77 @@
+"""What every method file gets (`RunContext`) and the pieces they share: datasets and the
+TrainingArguments that come from the fair-comparison budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset
+
+from tasks.base import Example, Task
+from tasks.registry import ConfigError
+
+
+@dataclass
+class RunContext:
+    cfg: Any  # the composed run config (DictConfig)
+    task: Task
+    model: Any
+    tokenizer: Any
+    run_dir: Path
+    report_to: list[str]
+    callbacks: list[Any] = field(default_factory=list)
+
+    @property
+    def method(self) -> Any:
+        return self.cfg.trainer
+
+
+def train_examples(ctx: RunContext) -> list[Example]:
+    examples = ctx.task.examples("train")
+    if not examples:
+        raise ConfigError(f"task '{ctx.task.name}' has no train examples")
+    return examples
+
+
+def rl_dataset(task: Task, examples: list[Example]) -> Dataset:
+    """Columns TRL's RL trainers read (`prompt`) plus what rewards need to rebuild the Example."""
+    return Dataset.from_dict(
+        {
+            "prompt": [ex.prompt for ex in examples],
+            "raw_prompt": [ex.prompt for ex in examples],
+            "answer": [ex.answer for ex in examples],
+            "steps": [list(ex.steps) for ex in examples],
+            "knowledge": [ex.knowledge or "" for ex in examples],
+            "example_id": [ex.id for ex in examples],
+        }
+    )
+
+
+def common_args(ctx: RunContext) -> dict[str, Any]:
+    """TrainingArguments shared by all methods; the budget is read here and nowhere else."""
+    cfg, method = ctx.cfg, ctx.method
+    use_cuda = torch.cuda.is_available()
+    return dict(
+        output_dir=str(ctx.run_dir / "checkpoints"),
+        max_steps=cfg.budget.max_steps,
+        per_device_train_batch_size=method.batch_size,
+        gradient_accumulation_steps=method.get("gradient_accumulation_steps", 1),
+        learning_rate=method.learning_rate,
+        lr_scheduler_type=method.get("lr_scheduler_type", "cosine"),
+        warmup_steps=method.get("warmup_steps", 0),
+        weight_decay=method.get("weight_decay", 0.0),
+        max_grad_norm=method.get("max_grad_norm", 1.0),
+        logging_steps=cfg.logging_steps,
+        save_strategy="no",
+        report_to=ctx.report_to,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        use_cpu=not use_cuda,
+        bf16=use_cuda and cfg.model.get("dtype") == "bfloat16",
+        dataloader_num_workers=0,
+        disable_tqdm=not cfg.progress,
+        run_name=cfg.run_name,
+    )

@@ -1,0 +1,46 @@
+"""sft: supervised fine-tuning on reference reasoning, with TRL's SFTTrainer.
+
+The baseline every RL method is compared against, and the method whose effect on reasoning
+reasonlab exists to measure.
+  1) Data: prompt/completion pairs; the completion is the reference steps, then the answer
+     prefix and the answer (`task.format_completion`), then EOS.
+  2) Loss: next-token cross-entropy on the completion tokens only (TRL's completion_only_loss).
+  3) No sampling, no reward: the model imitates the traces whatever they contain.
+
+    python -m launch.train trainer=sft task=arith model=tiny seed=0
+"""
+
+from __future__ import annotations
+
+from datasets import Dataset
+from trl import SFTConfig, SFTTrainer
+
+from trainers.base import RunContext, common_args, train_examples
+
+
+def sft_dataset(ctx: RunContext) -> Dataset:
+    task = ctx.task
+    examples = train_examples(ctx)
+    return Dataset.from_dict(
+        {
+            "prompt": [ex.prompt for ex in examples],
+            "completion": [task.format_completion(ex.steps, ex.answer) for ex in examples],
+        }
+    )
+
+
+def build(ctx: RunContext) -> SFTTrainer:
+    args = SFTConfig(
+        **common_args(ctx),
+        max_length=ctx.method.max_length,
+        completion_only_loss=True,
+        packing=False,
+        dataset_num_proc=None,
+    )
+    return SFTTrainer(
+        model=ctx.model,
+        args=args,
+        train_dataset=sft_dataset(ctx),
+        processing_class=ctx.tokenizer,
+        callbacks=ctx.callbacks,
+    )
