@@ -72,10 +72,12 @@ def precompose(config_name: str, overrides: list[str]) -> None:
             full_key = m.groups()[-1]
             parent, _, leaf = full_key.rpartition(".")
             try:
+                rest = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != full_key]
                 with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-                    base = compose(config_name=config_name)
+                    base = compose(config_name=config_name, overrides=rest)
                 node = OmegaConf.select(base, parent) if parent else base
-                hint = did_you_mean(leaf, list(node.keys())) if node is not None else ""
+                keys = [k for k in node.keys() if k != leaf] if node is not None else []
+                hint = did_you_mean(leaf, keys)
             except Exception:  # noqa: BLE001
                 hint = ""
             msg = f"unknown config key '{full_key}'.{hint} (prefix with + to add a new key)"

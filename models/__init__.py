@@ -71,8 +71,8 @@ def load_pretrained(path: str, dtype: str = "float32", trust_remote_code: bool =
     if trust_remote_code:
         log.warning("trust_remote_code=true: code shipped with %s will run on this machine", path)
     local = Path(path).expanduser()
-    if local.exists():
-        path = str(resolve_checkpoint(local))
+    if local.exists() or path.startswith(("/", ".", "~")):
+        path = str(resolve_checkpoint(local))  # a path, not a hub id: fail clearly if it is not a checkpoint
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(
@@ -95,6 +95,7 @@ def load_pretrained(path: str, dtype: str = "float32", trust_remote_code: bool =
 def load_model(cfg: Mapping[str, Any], task: Task, seed: int = 0, init_from: str | None = None):
     """(model, tokenizer) for a run. `init_from` wins over the model kind."""
     if init_from:
+        init_from = str(resolve_checkpoint(init_from))  # always a local run or checkpoint directory
         return load_pretrained(init_from, cfg.get("dtype", "float32"), cfg.get("trust_remote_code", False))
     kind = cfg["kind"]
     if kind == "tiny":

@@ -19,11 +19,9 @@ TINY = [
     "budget.max_completion_length=24",
     "progress=false",
     "logging_steps=1",
-    "task.train_size=64",
-    "task.test_size=8",
-    "task.ood_size=8",
     "trainer.batch_size=8",
 ]
+ARITH_SMALL = ["task.train_size=64", "task.test_size=8", "task.ood_size=8"]
 
 
 def compose(overrides, config_name="config"):
@@ -40,10 +38,22 @@ def compose(overrides, config_name="config"):
         return hydra_compose(config_name=config_name, overrides=list(overrides))
 
 
+@pytest.fixture(scope="session")
+def base_run(tmp_path_factory):
+    """A tiny model SFT-trained long enough to write the format (so GRPO rewards vary)."""
+    from launch.train import train
+
+    root = tmp_path_factory.mktemp("base")
+    cfg = compose([*TINY, *ARITH_SMALL, f"output_root={root}", "run_name=base", "budget.max_steps=120",
+                   "trainer.batch_size=16", "task.train_size=2000"])
+    train(cfg)
+    return root / "base"
+
+
 @pytest.fixture
 def run_cfg(tmp_path):
     def make(*overrides):
-        return compose([*TINY, f"output_root={tmp_path}", *overrides])
+        return compose([*TINY, *ARITH_SMALL, f"output_root={tmp_path}", *overrides])
 
     return make
 

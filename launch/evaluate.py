@@ -1,0 +1,51 @@
+"""Evaluate any checkpoint: `python -m launch.evaluate model.name_or_path=<dir or hub id> task=<name>`.
+
+Writes the same metrics.json (and samples.jsonl) as a training run, to `output_dir`
+(default: <checkpoint>/eval-<task>).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from launch.common import provenance, quiet_libraries, seed_everything, write_json_atomic, write_jsonl_atomic
+from launch.train import eval_cfg, task_from_cfg
+from tasks.registry import ConfigError
+
+log = logging.getLogger("reasonlab")
+
+
+def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
+    quiet_libraries()
+    if not cfg.model.name_or_path:
+        raise ConfigError("launch.evaluate needs model.name_or_path=<checkpoint directory, run directory or hub id>")
+    if cfg.budget.eval_samples < 1:
+        raise ConfigError(f"budget.eval_samples must be a positive integer, got {cfg.budget.eval_samples}")
+    from eval.evaluator import evaluate
+    from models import load_pretrained
+
+    seed_everything(cfg.seed)
+    task = task_from_cfg(cfg)
+    model, tokenizer = load_pretrained(cfg.model.name_or_path, cfg.model.dtype, cfg.model.trust_remote_code)
+    metrics, samples = evaluate(model, tokenizer, task, eval_cfg(cfg))
+    result = {"trainer": None, "task": task.name, "task_version": task.version, "model": cfg.model.name_or_path,
+              "seed": cfg.seed, **metrics, **provenance()}
+    out = Path(cfg.output_dir)
+    write_jsonl_atomic(out / "samples.jsonl", samples)
+    write_json_atomic(out / "metrics.json", result)
+    log.info("accuracy %.3f, ood_accuracy %.3f -> %s/metrics.json", result["accuracy"], result["ood_accuracy"] or 0.0, out)
+    return result
+
+
+def main() -> None:
+    from launch.cli import run_hydra_app
+
+    run_hydra_app(evaluate_checkpoint, "evaluate")
+
+
+if __name__ == "__main__":
+    main()

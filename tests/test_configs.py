@@ -1,0 +1,39 @@
+"""Every config in conf/ composes, and every field resolves."""
+
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import compose
+from launch.common import CONF_DIR
+
+GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in ("hydra", "experiment"))
+
+
+@pytest.mark.parametrize(
+    "group, option",
+    [(g, p.stem) for g in GROUPS for p in sorted((CONF_DIR / g).glob("*.yaml"))],
+)
+def test_every_group_option_composes(group, option):
+    extra = ["task.path=/data/x.jsonl"] if (group, option) == ("task", "jsonl") else []
+    cfg = compose([f"{group}={option}", *extra])
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert container[group] is not None
+    if group in ("trainer", "task"):
+        assert container[group]["name"] == option
+
+
+def test_evaluate_config_composes():
+    cfg = compose(["model.name_or_path=/ckpt"], config_name="evaluate")
+    assert OmegaConf.to_container(cfg, resolve=True)["output_dir"] == "/ckpt/eval-arith"
+
+
+def test_run_dir_is_named_from_options():
+    cfg = compose(["trainer=grpo", "seed=3", "output_root=out"])
+    assert cfg.run_dir == "out/grpo-arith-seed3"
+
+
+def test_budget_is_read_by_every_trainer():
+    # The budget lives once, at the top: no trainer config may define its own step count.
+    for path in (CONF_DIR / "trainer").glob("*.yaml"):
+        keys = OmegaConf.load(path).keys()
+        assert not {"max_steps", "max_completion_length", "eval_samples"} & set(keys), path.name
