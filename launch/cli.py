@@ -56,8 +56,11 @@ def precompose(config_name: str, overrides: list[str]) -> None:
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
+    from launch.schema import register
+
     if any("," in o.split("=", 1)[-1] or o.startswith("hydra") for o in overrides if "=" in o):
         return  # sweeps and hydra's own keys: Hydra checks those itself
+    register()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

@@ -1,0 +1,103 @@
+"""The default study: base -> every method from that base -> one table.
+
+    python -m launch.study                      # what `make study` runs
+    python -m launch.study seed=1 output_root=outputs/study-s1
+
+Each run is a normal `launch.train` run (same config, same evaluator) composed with Hydra's
+compose API and run in this process; its directory is `<output_root>/<name>`. A run whose
+metrics.json already exists is reused (force=true retrains), so the base is trained once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from launch.cli import check_group_overrides, fail, precompose
+from launch.common import CONF_DIR, write_json_atomic
+from tasks.registry import ConfigError
+
+log = logging.getLogger("reasonlab")
+
+
+def run_overrides(study, name: str, extra: list[str], init_from: str | None) -> list[str]:
+    out = [*study.common, *extra, f"seed={study.seed}", f"output_root={study.output_root}", f"run_name={name}"]
+    if init_from:
+        out.append(f"model.init_from={init_from}")
+    return [str(o) for o in out]
+
+
+def run_one(study, name: str, overrides: list[str]) -> dict[str, Any]:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from launch.train import train
+
+    metrics_path = Path(study.output_root) / name / "metrics.json"
+    if metrics_path.is_file() and not study.force:
+        log.info("%s: already complete (%s); reusing it (force=true retrains)", name, metrics_path)
+        return json.loads(metrics_path.read_text())
+    check_group_overrides(overrides)
+    precompose("config", overrides)
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    log.info("== %s: %s", name, " ".join(overrides))
+    return train(cfg)
+
+
+def format_table(rows: dict[str, dict[str, Any]], columns: list[str]) -> str:
+    def cell(v: Any) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+        return str(v)
+
+    header = ["method", *columns]
+    body = [[name, *(cell(r.get(c)) for c in columns)] for name, r in rows.items()]
+    widths = [max(len(x) for x in col) for col in zip(header, *body)]
+    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, body)])
+
+
+def run_study(study) -> dict[str, dict[str, Any]]:
+    from launch.common import quiet_libraries
+
+    quiet_libraries()
+    root = Path(study.output_root)
+    t0 = time.perf_counter()
+    rows: dict[str, dict[str, Any]] = {}
+    rows["base"] = run_one(study, "base", run_overrides(study, "base", list(study.base), None))
+    for name, extra in study.methods.items():
+        rows[name] = run_one(study, name, run_overrides(study, name, list(extra), str(root / "base")))
+    table = format_table(rows, list(study.columns))
+    (root / "table.md").write_text(table + "\n")
+    write_json_atomic(root / "summary.json", rows)
+    print(f"\nreasonlab study ({time.perf_counter() - t0:.0f}s) -> {root}\n\n{table}\n")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s", datefmt="%H:%M:%S")
+    argv = sys.argv[1:] if argv is None else argv
+    study = OmegaConf.load(CONF_DIR / "study.yaml")
+    OmegaConf.set_struct(study, True)
+    try:
+        study = OmegaConf.merge(study, OmegaConf.from_dotlist(argv))
+    except Exception as e:  # noqa: BLE001
+        fail(f"bad study override ({e.__class__.__name__}): {str(e).splitlines()[0]}; valid keys: {', '.join(study.keys())}")
+    try:
+        run_study(study)
+    except ConfigError as e:
+        fail(str(e))
+
+
+if __name__ == "__main__":
+    main()
