@@ -1,58 +1,84 @@
-"""The evaluator every run goes through: one function, the same for every trainer.
+"""The evaluator every run goes through: the same for every trainer, checkpoint and study row.
 
-`evaluate(model, tokenizer, task, cfg)` generates greedily for the test and ood splits (batched,
-left-padded), scores each completion with the task's own `score`, and returns the metrics dict
-that becomes metrics.json, plus per-sample records for samples.jsonl.
+    metrics, samples, curves = evaluate(model, tokenizer, task, cfg)
+
+1. Greedy, batched generation on the test split (and the ood split for `ood_accuracy`); each
+   completion is scored with the task's own `score` (the function the rewards call too).
+2. The reasoning-quality probes selected by `cfg["probes"]` run on the test completions
+   (eval/probes/, one file each): pass@k, information gain, early answering, filler, paraphrase,
+   mistakes, step validity, chain length, calibration, entropy.
+Returns flat scalar metrics (metrics.json; logged to W&B under eval/), one record per sample
+(samples.jsonl), and curves (early-answering curves, accuracy by steps, reliability bins).
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
-from eval.generation import generate
+from eval.backend import Backend, LMBackend
+from eval.probes import PROBES, EvalState
 from tasks.base import Task
 
-EVALUATOR_VERSION = "1"
+EVALUATOR_VERSION = "2"
+ALL_PROBES = ["pass_at_k", "info_gain", "early_answer", "filler", "paraphrase", "mistake", "step_validity", "cot",
+              "calibration", "entropy"]
+log = logging.getLogger("reasonlab")
 
 
-def evaluate(model, tokenizer, task: Task, cfg: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Return (metrics, samples). cfg: num_samples, max_new_tokens, batch_size, progress."""
+def _score_split(backend: Backend, task: Task, examples, cfg, split: str):
+    completions = backend.generate([ex.prompt for ex in examples], cfg["max_new_tokens"],
+                                   desc=f"eval {split}" if cfg.get("progress", True) else None)
+    answers = [task.extract_answer(c) for c in completions]
+    correct = [task.score(c, ex) for c, ex in zip(completions, examples)]
+    records = [
+        {"id": ex.id, "split": split, "prompt": ex.prompt, "completion": c, "answer": a, "gold": ex.answer,
+         "correct": s, "steps": task.split_steps(c)}
+        for ex, c, a, s in zip(examples, completions, answers, correct)
+    ]
+    return completions, answers, correct, records
+
+
+def evaluate(
+    model, tokenizer, task: Task, cfg: Mapping[str, Any], reader: Optional[tuple[Any, Any]] = None,
+    backend: Optional[Backend] = None, reader_backend: Optional[Backend] = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """Return (metrics, samples, curves). `reader` = (model, tokenizer) of a fixed information-gain reader."""
     t0 = time.perf_counter()
+    backend = backend or LMBackend(model, tokenizer, task, cfg["batch_size"], cfg.get("answer_max_tokens", 8))
+    if reader is not None and reader_backend is None:
+        reader_backend = LMBackend(reader[0], reader[1], task, cfg["batch_size"], cfg.get("answer_max_tokens", 8))
     metrics: dict[str, Any] = {}
     samples: list[dict[str, Any]] = []
-    for split, key in (("test", "accuracy"), ("ood", "ood_accuracy")):
-        examples = task.examples(split)[: cfg["num_samples"]]
-        if not examples:
-            metrics[key] = None
-            continue
-        completions = generate(
-            model,
-            tokenizer,
-            [ex.prompt for ex in examples],
-            max_new_tokens=cfg["max_new_tokens"],
-            batch_size=cfg["batch_size"],
-            desc=f"eval {split}" if cfg.get("progress", True) else None,
-        )
-        correct = []
-        for ex, completion in zip(examples, completions):
-            score = task.score(completion, ex)
-            correct.append(score)
-            samples.append(
-                {
-                    "id": ex.id,
-                    "split": split,
-                    "prompt": ex.prompt,
-                    "completion": completion,
-                    "answer": task.extract_answer(completion),
-                    "gold": ex.answer,
-                    "correct": score,
-                    "steps": task.split_steps(completion),
-                }
-            )
-        metrics[key] = sum(correct) / len(correct)
-        if split == "test":
-            metrics["eval/num_samples"] = len(examples)
+
+    ood = task.examples("ood")[: cfg["num_samples"]]
+    if ood:
+        _, _, ood_correct, ood_records = _score_split(backend, task, ood, cfg, "ood")
+        metrics["ood_accuracy"] = sum(ood_correct) / len(ood_correct)
+    else:
+        metrics["ood_accuracy"], ood_records = None, []
+
+    examples = task.examples("test")[: cfg["num_samples"]]
+    completions, answers, correct, records = _score_split(backend, task, examples, cfg, "test")
+    metrics = {"accuracy": sum(correct) / len(correct) if correct else None, **metrics}
+    metrics["eval/num_samples"] = len(examples)
+    t_acc = time.perf_counter() - t0
+
+    state = EvalState(task=task, backend=backend, reader=reader_backend, cfg=dict(cfg), examples=examples,
+                      completions=completions, answers=answers, correct=correct,
+                      steps=[r["steps"] for r in records], records=records)
+    timings = {}
+    for name in cfg.get("probes", ALL_PROBES):
+        probe = PROBES.get(name)()
+        t = time.perf_counter()
+        metrics.update(probe.run(state))
+        timings[name] = time.perf_counter() - t
+    samples = records + ood_records
     metrics["eval/seconds"] = round(time.perf_counter() - t0, 3)
+    metrics["eval/accuracy_seconds"] = round(t_acc, 3)
     metrics["eval/version"] = EVALUATOR_VERSION
-    return metrics, samples
+    if state.notes:
+        metrics["eval/notes"] = state.notes
+    curves = {**state.curves, "probe_seconds": {k: round(v, 3) for k, v in timings.items()}}
+    return metrics, samples, curves

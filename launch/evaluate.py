@@ -12,8 +12,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from launch.common import provenance, quiet_libraries, seed_everything, write_json_atomic, write_jsonl_atomic
-from launch.train import eval_cfg, task_from_cfg
+from launch.common import provenance, quiet_libraries, seed_everything, write_json_atomic
+from launch.train import task_from_cfg
 from tasks.registry import ConfigError
 
 log = logging.getLogger("reasonlab")
@@ -25,17 +25,18 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("launch.evaluate needs model.name_or_path=<checkpoint directory, run directory or hub id>")
     if cfg.budget.eval_samples < 1:
         raise ConfigError(f"budget.eval_samples must be a positive integer, got {cfg.budget.eval_samples}")
-    from eval.evaluator import evaluate
+    from launch.evaluation import eval_cfg, load_reader, run_evaluation
     from models import load_pretrained
 
     seed_everything(cfg.seed)
     task = task_from_cfg(cfg)
+    eval_cfg(cfg)
+    reader = load_reader(cfg)
     model, tokenizer = load_pretrained(cfg.model.name_or_path, cfg.model.dtype, cfg.model.trust_remote_code)
-    metrics, samples = evaluate(model, tokenizer, task, eval_cfg(cfg))
+    out = Path(cfg.output_dir)
+    metrics = run_evaluation(cfg, model, tokenizer, task, out, reader)
     result = {"trainer": None, "task": task.name, "task_version": task.version, "model": cfg.model.name_or_path,
               "seed": cfg.seed, **metrics, **provenance()}
-    out = Path(cfg.output_dir)
-    write_jsonl_atomic(out / "samples.jsonl", samples)
     write_json_atomic(out / "metrics.json", result)
     log.info("accuracy %.3f, ood_accuracy %.3f -> %s/metrics.json", result["accuracy"], result["ood_accuracy"] or 0.0, out)
     return result

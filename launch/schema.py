@@ -22,10 +22,26 @@ class Budget:
 
 
 @dataclass
+class PassAtKConf:
+    n: int = MISSING  # samples per prompt
+    k: list[int] = MISSING
+    prompts: int = MISSING  # test prompts sampled
+    temperature: float = MISSING
+
+
+@dataclass
 class EvalConf:
     batch_size: int = MISSING  # prompts per generation batch
     max_new_tokens: int = MISSING  # defaults to budget.max_completion_length
     progress: bool = MISSING  # progress bars during evaluation
+    probes: list[str] = MISSING  # reasoning-quality probes (eval/probes/)
+    scorer: str = MISSING  # information-gain reader: self or a checkpoint path
+    pass_at_k: PassAtKConf = field(default_factory=PassAtKConf)
+    answer_max_tokens: int = MISSING
+    entropy_threshold: Optional[float] = None
+    every_steps: int = MISSING  # evaluate every N training steps (0: only at the end)
+    during_train_samples: int = MISSING
+    table_rows: int = MISSING  # per-sample rows in the W&B table
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from launch.common import provenance, quiet_libraries, seed_everything, write_json_atomic, write_jsonl_atomic
+from launch.common import provenance, quiet_libraries, seed_everything, write_json_atomic
 from tasks.registry import ConfigError
 
 log = logging.getLogger("reasonlab")
@@ -42,15 +42,6 @@ def task_from_cfg(cfg: DictConfig):
     if name == "arith":
         options.setdefault("seed", 0)  # the task's own seed: every run of a study sees the same problems
     return load_task(name, **options)
-
-
-def eval_cfg(cfg: DictConfig) -> dict[str, Any]:
-    return {
-        "num_samples": cfg.budget.eval_samples,
-        "max_new_tokens": cfg.eval.max_new_tokens,
-        "batch_size": cfg.eval.batch_size,
-        "progress": cfg.eval.progress,
-    }
 
 
 def start_logger(cfg: DictConfig, run_dir: Path) -> list[str]:
@@ -86,7 +77,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Train `cfg.trainer` from `cfg.model` on `cfg.task`, evaluate, write metrics.json; return the metrics."""
     quiet_libraries()
     validate(cfg)
-    from eval.evaluator import evaluate
+    from launch.evaluation import PeriodicEval, eval_cfg, load_reader, run_evaluation
     from models import count_parameters, load_model, save_checkpoint, wrap_peft
     from trainers import TRAINERS, RunContext
 
@@ -94,6 +85,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.run_dir)
     seed_everything(cfg.seed)
     task = task_from_cfg(cfg)
+    eval_cfg(cfg)  # fail on bad evaluator settings before training, not after
+    reader = load_reader(cfg)
     model, tokenizer = load_model(cfg.model, task, seed=cfg.seed, init_from=cfg.model.init_from)
     model = wrap_peft(model, cfg.peft)
     log.info(
@@ -103,7 +96,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
     run_dir.mkdir(parents=True, exist_ok=True)
     report_to = start_logger(cfg, run_dir)
-    ctx = RunContext(cfg=cfg, task=task, model=model, tokenizer=tokenizer, run_dir=run_dir, report_to=report_to)
+    callbacks = [PeriodicEval(cfg, tokenizer, task, run_dir, reader)] if cfg.eval.every_steps else []
+    ctx = RunContext(cfg=cfg, task=task, model=model, tokenizer=tokenizer, run_dir=run_dir, report_to=report_to,
+                     callbacks=callbacks)
     trainer = method.build(ctx)
 
     t0 = time.perf_counter()
@@ -113,7 +108,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     final = save_checkpoint(model, tokenizer, run_dir / "final")
 
     seed_everything(cfg.seed)
-    metrics, samples = evaluate(trainer.model, tokenizer, task, eval_cfg(cfg))
+    metrics = run_evaluation(cfg, trainer.model, tokenizer, task, run_dir, reader)
     result = {
         "trainer": cfg.trainer.name,
         "task": task.name,
@@ -128,12 +123,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "checkpoint": str(final),
         **provenance(),
     }
-    write_jsonl_atomic(run_dir / "samples.jsonl", samples)
     write_json_atomic(run_dir / "metrics.json", result)
     if report_to:
         import wandb
 
-        wandb.log({f"eval/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
         wandb.run.summary.update({k: v for k, v in result.items() if isinstance(v, (int, float, str))})
         wandb.finish()
     log.info(

@@ -131,6 +131,37 @@ class ArithTask(Task):
             and int(result) == _OPS[op](int(used), int(k)) % self.modulus
         )
 
+    can_paraphrase = True
+    can_corrupt = True
+
+    def paraphrase_steps(self, steps: list[str]) -> Optional[list[str]]:
+        """Same variables, numbers and results, different surface: "c=2*3=6" -> "c = 2 * 3 = 6"."""
+        out = []
+        for step in steps:
+            m = _STEP.match(step.strip())
+            if not m:
+                return None
+            var, used, op, k, result = m.groups()
+            out.append(f"{var} = {used} {op} {k} = {result}")
+        return out
+
+    def implied_answer(self, example: Example, steps: list[str]) -> Optional[str]:
+        """Carry the value stated by the last step through the rest of the program, correctly."""
+        m = _STEP.match(steps[-1].strip()) if steps else None
+        if not m:
+            return None
+        var, value = m.group(1), int(m.group(5))
+        program = self.program_values(example.prompt)
+        names = list(program)
+        if var not in names:
+            return None
+        for name in names[names.index(var) + 1 :]:
+            ref, op, k, _ = program[name]
+            if ref is None:
+                return None
+            value = _OPS[op](value, k) % self.modulus  # linear chain: each variable reads the previous
+        return str(value)
+
     def corrupt_step(self, step: str, rng: random.Random) -> Optional[str]:
         """The step with its stated result changed to another value (for the mistake probe)."""
         m = _STEP.match(step.strip())

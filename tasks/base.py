@@ -91,6 +91,22 @@ class Task:
         """True/False if the step can be verified against the example; None if the task cannot tell."""
         return None
 
+    # -- probes' hooks (optional: a task without them makes those probes report null) --------
+    can_paraphrase = False
+    can_corrupt = False
+
+    def paraphrase_steps(self, steps: list[str]) -> Optional[list[str]]:
+        """The steps reworded with meaning and numbers kept."""
+        return None
+
+    def corrupt_step(self, step: str, rng) -> Optional[str]:
+        """The step with one intermediate result changed."""
+        return None
+
+    def implied_answer(self, example: Example, steps: list[str]) -> Optional[str]:
+        """The final answer that follows from `steps` (the last possibly corrupted), continued correctly."""
+        return None
+
     def alphabet(self) -> str:
         """Characters a character-level tokenizer for this task must cover."""
         import string

@@ -18,6 +18,8 @@ TINY = [
     "budget.eval_samples=8",
     "budget.max_completion_length=24",
     "progress=false",
+    "eval.progress=false",
+    "eval.pass_at_k.prompts=4",
     "logging_steps=1",
     "trainer.batch_size=8",
 ]

@@ -1,0 +1,47 @@
+"""What the probes ask of a model, behind one small interface.
+
+`LMBackend` answers with a real causal LM (batched, prefix-sharing); tests substitute a backend
+whose answers are a known function of the text, so each probe can be checked on cases where the
+right value is known.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Protocol, Sequence
+
+from eval.generation import generate
+from eval.truncation import Chain, TruncationResult, analyze_truncations
+from models.scoring import CompletionStats, completion_stats
+from tasks.base import Task
+
+
+class Backend(Protocol):
+    def generate(self, prompts: Sequence[str], max_new_tokens: int, *, do_sample: bool = False,
+                 temperature: float = 1.0, n: int = 1, seed: Optional[int] = None, desc: Optional[str] = None) -> list[str]: ...
+
+    def truncations(self, chains: Sequence[Chain], *, logprobs: bool, answers: bool) -> TruncationResult: ...
+
+    def completion_stats(self, prompts: Sequence[str], completions: Sequence[str]) -> list[CompletionStats]: ...
+
+    def num_tokens(self, text: str) -> int: ...
+
+
+class LMBackend:
+    def __init__(self, model, tokenizer, task: Task, batch_size: int = 64, answer_max_tokens: int = 8):
+        self.model, self.tokenizer, self.task = model, tokenizer, task
+        self.batch_size, self.answer_max_tokens = batch_size, answer_max_tokens
+
+    def generate(self, prompts, max_new_tokens, *, do_sample=False, temperature=1.0, n=1, seed=None, desc=None):
+        return generate(self.model, self.tokenizer, prompts, max_new_tokens, batch_size=self.batch_size,
+                        do_sample=do_sample, temperature=temperature, num_return_sequences=n, seed=seed, desc=desc)
+
+    def truncations(self, chains, *, logprobs, answers):
+        # rows = chains x truncation points share one suffix batch: keep it moderate
+        return analyze_truncations(self.model, self.tokenizer, self.task, chains, logprobs=logprobs, answers=answers,
+                                   max_answer_tokens=self.answer_max_tokens, batch_size=max(1, self.batch_size // 4))
+
+    def completion_stats(self, prompts, completions):
+        return completion_stats(self.model, self.tokenizer, self.task, prompts, completions, batch_size=self.batch_size)
+
+    def num_tokens(self, text):
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
