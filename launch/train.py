@@ -73,6 +73,18 @@ def start_logger(cfg: DictConfig, run_dir: Path) -> list[str]:
     return ["wandb"]
 
 
+def quiet_progress(trainer) -> None:
+    """Keep TRL's progress bar but not its per-log dict dump: metrics go to W&B and trainer_state."""
+    from transformers.trainer_callback import ProgressCallback
+
+    class BarOnly(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            pass
+
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(BarOnly())
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train `cfg.trainer` from `cfg.model` on `cfg.task`, evaluate, write metrics.json; return the metrics."""
     quiet_libraries()
@@ -100,6 +112,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     ctx = RunContext(cfg=cfg, task=task, model=model, tokenizer=tokenizer, run_dir=run_dir, report_to=report_to,
                      callbacks=callbacks)
     trainer = method.build(ctx)
+    quiet_progress(trainer)
 
     t0 = time.perf_counter()
     trainer.train()

@@ -138,3 +138,25 @@ def test_registries_fail_loudly():
         REWARDS.get("nope")
     with pytest.raises(ValueError, match="already registered"):
         TASKS.register("arith")(object)
+
+
+def test_sft_trace_variants_on_a_fixed_example():
+    from tasks.variants import sft_completions
+
+    task = load_task("arith")
+    exs = [EX, Example(id="y", prompt="a=1;b=a*3;b?", answer="3", steps=("b=1*3=3",)),
+           Example(id="z", prompt="a=2;b=a-1;b?", answer="1", steps=("b=2-1=1",))]
+    assert sft_completions(task, exs, "trace")[0] == "b=7+5=2;c=2*3=6;d=6-4=2;A:2"
+    assert sft_completions(task, exs, "answer_only")[0] == "A:2"
+    filler = sft_completions(task, exs, "filler")[0]
+    assert filler == " ... ... ... ... ... ...A:2" and len(filler) == len("b=7+5=2;c=2*3=6;d=6-4=2;A:2")
+    swapped = sft_completions(task, exs, "swapped", seed=0)
+    for ex, completion in zip(exs, swapped):
+        assert completion.endswith(f"A:{ex.answer}")  # own answer kept
+        assert task.split_steps(completion) != list(ex.steps)  # never its own reasoning
+        assert task.split_steps(completion) in [list(e.steps) for e in exs]
+    with pytest.raises(ConfigError, match="valid targets"):
+        sft_completions(task, exs, "shuffled")
+    no_steps = [Example(id="n", prompt="q?", answer="1")]
+    with pytest.raises(ConfigError, match="needs reference steps"):
+        sft_completions(task, no_steps, "trace")

@@ -6,8 +6,11 @@ reasonlab exists to measure.
      prefix and the answer (`task.format_completion`), then EOS.
   2) Loss: next-token cross-entropy on the completion tokens only (TRL's completion_only_loss).
   3) No sampling, no reward: the model imitates the traces whatever they contain.
+  4) `trainer.target` picks the trace variant (tasks/variants.py): trace (default),
+     answer_only, swapped (another problem's reasoning), filler (" ..." of the same length).
 
     python -m launch.train trainer=sft task=arith model=tiny seed=0
+    python -m launch.train trainer=sft trainer.target=swapped
 """
 
 from __future__ import annotations
@@ -15,18 +18,14 @@ from __future__ import annotations
 from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
+from tasks.variants import sft_completions
 from trainers.base import RunContext, common_args, train_examples
 
 
 def sft_dataset(ctx: RunContext) -> Dataset:
-    task = ctx.task
     examples = train_examples(ctx)
-    return Dataset.from_dict(
-        {
-            "prompt": [ex.prompt for ex in examples],
-            "completion": [task.format_completion(ex.steps, ex.answer) for ex in examples],
-        }
-    )
+    completions = sft_completions(ctx.task, examples, ctx.method.get("target", "trace"), seed=ctx.cfg.seed)
+    return Dataset.from_dict({"prompt": [ex.prompt for ex in examples], "completion": completions})
 
 
 def build(ctx: RunContext) -> SFTTrainer:
