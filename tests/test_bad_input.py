@@ -32,6 +32,8 @@ def _check(proc, out_root, pattern):
         (["model.init_from=/tmp"], r"no checkpoint in /tmp"),
         (["model.init_from=/does/not/exist"], r"checkpoint path does not exist"),
         (["model=hf"], r"model=hf needs model\.name_or_path"),
+        (["eval.scorer=/no/such/reader"], r"eval\.scorer path does not exist"),
+        (["trainer.target=shuffled"], r"unknown sft target .shuffled.; valid targets"),
         (["trainer=grpo", "trainer.num_generations=3"], r"must be a multiple of trainer\.num_generations"),
     ],
 )

@@ -94,3 +94,33 @@ def test_evaluate_cli_scores_a_checkpoint(base_run, tmp_path):
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["eval/num_samples"] == 5 and 0.0 <= metrics["accuracy"] <= 1.0
+
+
+def test_periodic_evaluation_during_training(run_cfg, base_run):
+    cfg = run_cfg("budget.max_steps=4", "eval.every_steps=2", "eval.during_train_samples=4",
+                  f"model.init_from={base_run}", "eval.probes=[info_gain,early_answer,step_validity]")
+    result = train(cfg)
+    rows = [json.loads(x) for x in (Path(cfg.run_dir) / "eval_history.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2]  # step 4 is the final evaluation, in metrics.json
+    assert rows[0]["eval/num_samples"] == 4
+    assert "info_gain/total" in rows[0] and "reasoning/step_validity" in rows[0]
+    assert "info_gain/total" in result
+
+
+def test_wandb_offline_without_credentials(run_cfg, base_run, monkeypatch, tmp_path):
+    """No key, no WANDB_MODE: the run logs offline and completes; the summary holds the evaluator's metrics."""
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = run_cfg("logger=wandb", f"model.init_from={base_run}", "eval.probes=[info_gain,step_validity]")
+    result = train(cfg)
+    from wandb_records import summary as read_summary
+
+    logs = list((Path(cfg.run_dir) / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(logs) == 1
+    summary = read_summary(logs[0])
+    assert summary["accuracy"] == result["accuracy"]
+    assert summary["eval/info_gain/total"] == pytest.approx(result["info_gain/total"])
+    assert summary["eval/reasoning/step_validity"] == pytest.approx(result["reasoning/step_validity"])
+    assert "train/loss" in summary  # TRL's training metrics arrived too
