@@ -133,6 +133,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "train/steps": trainer.state.global_step,
         "train/seconds": round(train_seconds, 3),
         "train/final_loss": next((h["loss"] for h in reversed(trainer.state.log_history) if "loss" in h), None),
+        # the last training log (TRL's metrics: rewards per function, entropy-mask share, ...)
+        "train/last_log": next((h for h in reversed(trainer.state.log_history) if "loss" in h), {}),
         "checkpoint": str(final),
         **provenance(),
     }

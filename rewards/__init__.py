@@ -9,9 +9,13 @@ from __future__ import annotations
 from tasks.registry import Registry
 from rewards.base import Reward
 from rewards.accuracy import AccuracyReward, FormatReward
+from rewards.confidence import ConfidenceReward
+from rewards.rationality import RationalityReward
 
 REWARDS: Registry[type[Reward]] = Registry("reward")
 REWARDS.register("accuracy")(AccuracyReward)
 REWARDS.register("format")(FormatReward)
+REWARDS.register("confidence")(ConfidenceReward)
+REWARDS.register("rationality")(RationalityReward)
 
-__all__ = ["REWARDS", "Reward", "AccuracyReward", "FormatReward"]
+__all__ = ["REWARDS", "Reward", "AccuracyReward", "ConfidenceReward", "FormatReward", "RationalityReward"]

@@ -1,11 +1,13 @@
 """`arith`: the embedded default task, procedurally generated multi-step modular arithmetic.
 
     prompt:     a=7;b=a+5;c=b*3;d=c-4;d?
-    completion: b=7+5=2;c=2*3=6;d=6-4=2;A:2
+    completion: b=a+5=7+5=2;c=b*3=2*3=6;d=c-4=6-4=2;A:2
 
 Every value is taken modulo `modulus` (default 10), so the numbers stay one digit and a tiny
-character-level model can learn the steps. Each step names the value it uses and the result it
-states, so it can be checked on its own. Chains are long enough (2-5 steps for train/test, 6-8 for
+character-level model can learn the steps. Each step restates the definition it computes
+(`c=b*3`), substitutes the value it uses (`=2*3`) and states the result (`=6`), so it can be
+checked on its own, and every piece a step copies sits at a fixed distance from where it is
+written (a tiny model learns fixed-offset copies quickly, content lookups slowly). Chains are long enough (2-5 steps for train/test, 6-8 for
 ood by default) that a small model cannot jump to the answer without computing the steps.
 Everything is deterministic for a seed; the three splits draw from separate random streams, and
 test/ood problems never appear in train.
@@ -21,7 +23,7 @@ from tasks.base import Example, Task
 
 _OPS = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y}
 _DEF = re.compile(r"^([a-z])=(?:(\d+)|([a-z])([+\-*])(\d+))$")
-_STEP = re.compile(r"^([a-z])=(\d+)([+\-*])(\d+)=(\d+)$")
+_STEP = re.compile(r"^([a-z])=([a-z])([+\-*])(\d+)=(\d+)([+\-*])(\d+)=(\d+)$")
 
 
 class ArithTask(Task):
@@ -66,7 +68,7 @@ class ArithTask(Task):
             op, k = rng.choice(self.ops), rng.randrange(1, self.modulus)
             new = _OPS[op](value, k) % self.modulus
             defs.append(f"{var}={prev}{op}{k}")
-            steps.append(f"{var}={value}{op}{k}={new}")
+            steps.append(f"{var}={prev}{op}{k}={value}{op}{k}={new}")
             facts.append(f"{value}{op}{k}={new}")
             value = new
         prompt = ";".join(defs) + f";{names[-1]}?"
@@ -114,35 +116,35 @@ class ArithTask(Task):
         return values
 
     def check_step(self, step: str, context: Example) -> Optional[bool]:
-        """Valid iff the step uses the true value of the variable it reads and states the true result."""
+        """Valid iff the step restates its variable's definition, uses the true value of the variable
+        it reads, and states the true result."""
         m = _STEP.match(step.strip())
         if not m:
             return False
-        var, used, op, k, result = m.groups()
+        var, ref, op, k, used, op2, k2, result = m.groups()
         program = self.program_values(context.prompt)
         if var not in program or program[var][0] is None:
             return False
-        ref, true_op, true_k, true_value = program[var]
+        true_ref, true_op, true_k, true_value = program[var]
         return (
-            op == true_op
-            and int(k) == true_k
+            (ref, op, int(k)) == (true_ref, true_op, true_k)
+            and (op2, int(k2)) == (op, int(k))
             and int(used) == program[ref][3]
             and int(result) == true_value
-            and int(result) == _OPS[op](int(used), int(k)) % self.modulus
         )
 
     can_paraphrase = True
     can_corrupt = True
 
     def paraphrase_steps(self, steps: list[str]) -> Optional[list[str]]:
-        """Same variables, numbers and results, different surface: "c=2*3=6" -> "c = 2 * 3 = 6"."""
+        """Same variables, numbers and results, different surface: "c=b*3=2*3=6" -> "c = b * 3 = 2 * 3 = 6"."""
         out = []
         for step in steps:
             m = _STEP.match(step.strip())
             if not m:
                 return None
-            var, used, op, k, result = m.groups()
-            out.append(f"{var} = {used} {op} {k} = {result}")
+            var, ref, op, k, used, op2, k2, result = m.groups()
+            out.append(f"{var} = {ref} {op} {k} = {used} {op2} {k2} = {result}")
         return out
 
     def implied_answer(self, example: Example, steps: list[str]) -> Optional[str]:
@@ -150,7 +152,7 @@ class ArithTask(Task):
         m = _STEP.match(steps[-1].strip()) if steps else None
         if not m:
             return None
-        var, value = m.group(1), int(m.group(5))
+        var, value = m.group(1), int(m.group(8))
         program = self.program_values(example.prompt)
         names = list(program)
         if var not in names:
@@ -167,6 +169,6 @@ class ArithTask(Task):
         m = _STEP.match(step.strip())
         if not m:
             return None
-        var, used, op, k, result = m.groups()
+        var, ref, op, k, used, op2, k2, result = m.groups()
         wrong = (int(result) + rng.randrange(1, self.modulus)) % self.modulus
-        return f"{var}={used}{op}{k}={wrong}"
+        return f"{var}={ref}{op}{k}={used}{op2}{k2}={wrong}"

@@ -46,8 +46,8 @@ def base_run(tmp_path_factory):
     from launch.train import train
 
     root = tmp_path_factory.mktemp("base")
-    cfg = compose([*TINY, *ARITH_SMALL, f"output_root={root}", "run_name=base", "budget.max_steps=120",
-                   "trainer.batch_size=16", "task.train_size=2000"])
+    cfg = compose([*TINY, *ARITH_SMALL, f"output_root={root}", "run_name=base", "budget.max_steps=250",
+                   "trainer.batch_size=32", "task.train_size=2000", "budget.eval_samples=32"])
     train(cfg)
     return root / "base"
 

@@ -21,7 +21,7 @@ def _check(proc, out_root, pattern):
 @pytest.mark.parametrize(
     "args, pattern",
     [
-        (["trainer=sftt"], r"unknown trainer 'sftt'\. Did you mean 'sft'\? Valid trainers: grpo, sft"),
+        (["trainer=sftt"], r"unknown trainer 'sftt'\. Did you mean 'sft'\? Valid trainers: entropy_rlvr, grpo, rlag, rlsf, sft"),
         (["task=aritm"], r"unknown task 'aritm'.*Valid tasks: arith, jsonl"),
         (["model=tinyy"], r"unknown model 'tinyy'.*Valid models: hf, tiny"),
         (["budget.max_steps=abc"], r"budget\.max_steps.*could not be converted to Integer"),
@@ -35,6 +35,11 @@ def _check(proc, out_root, pattern):
         (["eval.scorer=/no/such/reader"], r"eval\.scorer path does not exist"),
         (["trainer.target=shuffled"], r"unknown sft target .shuffled.; valid targets"),
         (["trainer=grpo", "trainer.num_generations=3"], r"must be a multiple of trainer\.num_generations"),
+        (["trainer=entropy_rlvr", "trainer.top_entropy_quantile=1.5"], r"top_entropy_quantile must be in \(0, 1\]"),
+        (["trainer=entropy_rlvr", "trainer.top_entropy_quantile=0"], r"top_entropy_quantile must be in \(0, 1\]"),
+        (["trainer=rlsf", "trainer.mode=ppo"], r"trainer\.mode must be grpo or dpo"),
+        (["trainer=rlsf", "trainer.reward_weights=[1.0,0.5]"], r"label-free"),
+        (["trainer=rlag", "trainer.objective=contrastive"], r"objective 'contrastive' is not implemented"),
     ],
 )
 def test_bad_input_one_line(tmp_path, args, pattern):

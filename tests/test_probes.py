@@ -19,7 +19,7 @@ CFG = dict(num_samples=40, max_new_tokens=48, batch_size=16, progress=False, see
            pass_at_k=dict(n=4, k=[1, 4], prompts=10, temperature=1.0), entropy_threshold=None,
            probes=["pass_at_k", "info_gain", "early_answer", "filler", "paraphrase", "mistake", "step_validity", "cot",
                    "calibration", "entropy"])
-STEP = re.compile(r"([a-z]) ?= ?(\d+) ?([+\-*]) ?(\d+) ?= ?(\d+)")
+STEP = re.compile(r"([a-z]) ?= ?[a-z] ?[+\-*] ?\d+ ?= ?(\d+) ?([+\-*]) ?(\d+) ?= ?(\d+)")
 
 
 class FakeBackend:
@@ -43,15 +43,16 @@ class FakeBackend:
         program, reasoning = self._program(context)
         names = list(program)
         if not self.follows:
-            steps = [] if reasoning else [f"{v}={program[r][3]}{op}{k}={val}" for v, (r, op, k, val) in list(program.items())[1:]]
+            steps = [] if reasoning else [f"{v}={r}{op}{k}={program[r][3]}{op}{k}={val}"
+                                          for v, (r, op, k, val) in list(program.items())[1:]]
             return ";".join([*steps, f"A:{list(program.values())[-1][3]}"])
         stated = STEP.findall(reasoning)
         var, value = (stated[-1][0], int(stated[-1][4])) if stated else (names[0], program[names[0]][3])
         out = []
         for name in names[names.index(var) + 1:]:
-            _, op, k, _ = program[name]
+            ref, op, k, _ = program[name]
             new = {"+": value + k, "-": value - k, "*": value * k}[op] % self.task.modulus
-            out.append(f"{name}={value}{op}{k}={new}")
+            out.append(f"{name}={ref}{op}{k}={value}{op}{k}={new}")
             value = new
         return ";".join([*out, f"A:{value}"])
 
@@ -146,10 +147,10 @@ def tiny():
 
 def test_info_gain_cached_equals_direct_two_step(tiny):
     task, model, tok = tiny
-    chain = Chain("a=7;b=a+5;c=b*3;c?", ["b=7+5=2", "c=2*3=6"], "6")
+    chain = Chain("a=7;b=a+5;c=b*3;c?", ["b=a+5=7+5=2", "c=b*3=2*3=6"], "6")
     fast = answer_logprobs(model, tok, task, [chain])[0]
     direct = []
-    for ctx in ["a=7;b=a+5;c=b*3;c?", "a=7;b=a+5;c=b*3;c?b=7+5=2;", "a=7;b=a+5;c=b*3;c?b=7+5=2;c=2*3=6;"]:
+    for ctx in ["a=7;b=a+5;c=b*3;c?", "a=7;b=a+5;c=b*3;c?b=a+5=7+5=2;", "a=7;b=a+5;c=b*3;c?b=a+5=7+5=2;c=b*3=2*3=6;"]:
         ids = tok(ctx + "A:6", return_tensors="pt", add_special_tokens=False)["input_ids"]
         with torch.no_grad():
             logp = torch.log_softmax(model(input_ids=ids).logits[0], -1)

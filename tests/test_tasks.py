@@ -40,21 +40,26 @@ def test_arith_reference_steps_check_and_score(arith):
         assert arith.score(completion, ex) == 1.0
 
 
-EX = Example(id="x", prompt="a=7;b=a+5;c=b*3;d=c-4;d?", answer="2", steps=("b=7+5=2", "c=2*3=6", "d=6-4=2"))
+EX = Example(id="x", prompt="a=7;b=a+5;c=b*3;d=c-4;d?", answer="2",
+             steps=("b=a+5=7+5=2", "c=b*3=2*3=6", "d=c-4=6-4=2"))
 
 
 @pytest.mark.parametrize(
     "step, valid",
     [
-        ("b=7+5=2", True),  # the reference step
-        ("c=2*3=6", True),
-        ("b=7+5=12", False),  # not reduced mod 10
-        ("c=3*3=9", False),  # uses a wrong value of b, arithmetic itself right
-        ("c=2*3=7", False),  # right inputs, wrong result
-        ("c=2+3=5", False),  # wrong operation for c
-        ("z=1+1=2", False),  # variable not in the problem
+        ("b=a+5=7+5=2", True),  # the reference step
+        ("c=b*3=2*3=6", True),
+        (" c=b*3=2*3=6 ", True),  # surrounding spaces are ignored
+        ("b=a+5=7+5=12", False),  # not reduced mod 10
+        ("c=b*3=3*3=9", False),  # uses a wrong value of b, arithmetic itself right
+        ("c=b*3=2*3=7", False),  # right inputs, wrong result
+        ("c=b+3=2+3=5", False),  # wrong operation for c
+        ("c=b*3=2*4=8", False),  # substitutes a different constant than it restated
+        ("c=a*3=7*3=1", False),  # reads the wrong variable
+        ("z=a+1=7+1=8", False),  # variable not in the problem
+        ("b=7+5=2", False),  # no restated definition
         ("a=7", False),  # a definition, not a step
-        ("b=7+5", False),  # no result
+        ("b=a+5=7+5", False),  # no result
         ("", False),
     ],
 )
@@ -66,10 +71,10 @@ def test_arith_check_step(step, valid):
 @pytest.mark.parametrize(
     "completion, answer, score",
     [
-        ("b=7+5=2;c=2*3=6;d=6-4=2;A:2", "2", 1.0),  # full reference
+        ("b=a+5=7+5=2;c=b*3=2*3=6;d=c-4=6-4=2;A:2", "2", 1.0),  # full reference
         ("A:2", "2", 1.0),  # right answer, no reasoning
-        ("b=7+5=2;A:3", "3", 0.0),  # wrong answer
-        ("b=7+5=2;c=2*3=6", None, 0.0),  # no answer prefix
+        ("b=a+5=7+5=2;A:3", "3", 0.0),  # wrong answer
+        ("b=a+5=7+5=2;c=b*3=2*3=6", None, 0.0),  # no answer prefix
         ("A:", None, 0.0),  # prefix but no number
         ("A:1;A:2", "2", 1.0),  # the last answer counts
         ("A: 2", "2", 1.0),  # a space after the prefix
@@ -144,12 +149,13 @@ def test_sft_trace_variants_on_a_fixed_example():
     from tasks.variants import sft_completions
 
     task = load_task("arith")
-    exs = [EX, Example(id="y", prompt="a=1;b=a*3;b?", answer="3", steps=("b=1*3=3",)),
-           Example(id="z", prompt="a=2;b=a-1;b?", answer="1", steps=("b=2-1=1",))]
-    assert sft_completions(task, exs, "trace")[0] == "b=7+5=2;c=2*3=6;d=6-4=2;A:2"
+    exs = [EX, Example(id="y", prompt="a=1;b=a*3;b?", answer="3", steps=("b=a*3=1*3=3",)),
+           Example(id="z", prompt="a=2;b=a-1;b?", answer="1", steps=("b=a-1=2-1=1",))]
+    trace = "b=a+5=7+5=2;c=b*3=2*3=6;d=c-4=6-4=2;A:2"
+    assert sft_completions(task, exs, "trace")[0] == trace
     assert sft_completions(task, exs, "answer_only")[0] == "A:2"
     filler = sft_completions(task, exs, "filler")[0]
-    assert filler == " ... ... ... ... ... ...A:2" and len(filler) == len("b=7+5=2;c=2*3=6;d=6-4=2;A:2")
+    assert filler == " ..." * 9 + "A:2" and len(filler) == len(trace)
     swapped = sft_completions(task, exs, "swapped", seed=0)
     for ex, completion in zip(exs, swapped):
         assert completion.endswith(f"A:{ex.answer}")  # own answer kept
@@ -160,3 +166,16 @@ def test_sft_trace_variants_on_a_fixed_example():
     no_steps = [Example(id="n", prompt="q?", answer="1")]
     with pytest.raises(ConfigError, match="needs reference steps"):
         sft_completions(task, no_steps, "trace")
+
+
+def test_arith_probe_hooks():
+    import random
+
+    task = load_task("arith")
+    assert task.paraphrase_steps(["c=b*3=2*3=6"]) == ["c = b * 3 = 2 * 3 = 6"]
+    assert task.paraphrase_steps(["free text"]) is None
+    bad = task.corrupt_step("b=a+5=7+5=2", random.Random(0))
+    assert bad.startswith("b=a+5=7+5=") and bad != "b=a+5=7+5=2"
+    assert task.implied_answer(EX, ["b=a+5=7+5=2"]) == "2"  # the true chain
+    assert task.implied_answer(EX, ["b=a+5=7+5=3"]) == "5"  # b=3 -> c=9 -> d=5
+    assert task.implied_answer(EX, [*EX.steps[:2], "d=c-4=6-4=1"]) == "1"  # last step: its own value

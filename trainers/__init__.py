@@ -8,11 +8,14 @@ from __future__ import annotations
 from types import ModuleType
 
 from tasks.registry import Registry
-from trainers import grpo, sft
+from trainers import entropy_rlvr, grpo, rlag, rlsf, sft
 from trainers.base import RunContext
 
 TRAINERS: Registry[ModuleType] = Registry("trainer")
 TRAINERS.register("sft")(sft)
 TRAINERS.register("grpo")(grpo)
+TRAINERS.register("entropy_rlvr")(entropy_rlvr)
+TRAINERS.register("rlsf")(rlsf)
+TRAINERS.register("rlag")(rlag)
 
 __all__ = ["TRAINERS", "RunContext"]

@@ -13,6 +13,7 @@ Differences from SFT:
 
 from __future__ import annotations
 
+import torch
 from trl import GRPOConfig, GRPOTrainer
 
 from rewards import REWARDS
@@ -20,8 +21,32 @@ from tasks.registry import ConfigError
 from trainers.base import RunContext, common_args, rl_dataset, train_examples
 
 
+class MaskStatsGRPOTrainer(GRPOTrainer):
+    """TRL's GRPOTrainer, plus two logged numbers: the share of completion tokens that receive
+    policy gradient (`entropy_mask/grad_token_share`) and the entropy threshold that selects them
+    (`entropy_mask/threshold`). With top_entropy_quantile = 1.0 every token gets gradient."""
+
+    def get_high_entropy_mask(self, entropies, mask, threshold):
+        selected = super().get_high_entropy_mask(entropies, mask, threshold)
+        valid = mask.bool()
+        mode = "train" if self.model.training else "eval"
+        share = (selected & valid).sum().item() / max(1, valid.sum().item())
+        self._metrics[mode]["entropy_mask/grad_token_share"].append(share)
+        if valid.any():
+            self._metrics[mode]["entropy_mask/threshold"].append(torch.quantile(entropies[valid].float(), threshold).item())
+        return selected
+
+    def _compute_loss(self, model, inputs):
+        if self.top_entropy_quantile >= 1.0:
+            self._metrics["train" if self.model.training else "eval"]["entropy_mask/grad_token_share"].append(1.0)
+        return super()._compute_loss(model, inputs)
+
+
 def grpo_args(ctx: RunContext, **overrides) -> GRPOConfig:
     method = ctx.method
+    quantile = method.get("top_entropy_quantile", 1.0)
+    if not 0.0 < quantile <= 1.0:
+        raise ConfigError(f"trainer.top_entropy_quantile must be in (0, 1], got {quantile}")
     if method.batch_size % method.num_generations:
         raise ConfigError(
             f"trainer.batch_size ({method.batch_size}) must be a multiple of trainer.num_generations "
@@ -37,7 +62,7 @@ def grpo_args(ctx: RunContext, **overrides) -> GRPOConfig:
         scale_rewards=method.scale_rewards,
         epsilon=method.epsilon,
         epsilon_high=method.get("epsilon_high") or method.epsilon,
-        top_entropy_quantile=method.get("top_entropy_quantile", 1.0),
+        top_entropy_quantile=quantile,
         reward_weights=list(method.reward_weights),
         log_completions=False,
         shuffle_dataset=True,
@@ -56,12 +81,18 @@ def reward_funcs(ctx: RunContext) -> list:
     return [REWARDS.get(name)(ctx.task) for name in names]
 
 
-def build(ctx: RunContext) -> GRPOTrainer:
-    return GRPOTrainer(
+def build(ctx: RunContext, rewards: list | None = None, dataset=None, **arg_overrides) -> GRPOTrainer:
+    """The GRPO trainer; the GRPO-family methods (rlag, rlsf, entropy_rlvr) call this with their
+    own rewards, dataset or arguments."""
+    trainer = MaskStatsGRPOTrainer(
         model=ctx.model,
-        reward_funcs=reward_funcs(ctx),
-        args=grpo_args(ctx),
-        train_dataset=rl_dataset(ctx.task, train_examples(ctx)),
+        reward_funcs=rewards if rewards is not None else reward_funcs(ctx),
+        args=grpo_args(ctx, **arg_overrides),
+        train_dataset=dataset if dataset is not None else rl_dataset(ctx.task, train_examples(ctx)),
         processing_class=ctx.tokenizer,
         callbacks=ctx.callbacks,
     )
+    for reward in trainer.reward_funcs:
+        if hasattr(reward, "bind"):
+            reward.bind(trainer.model, ctx.tokenizer)  # rewards scored by the current policy
+    return trainer
