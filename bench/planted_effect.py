@@ -5,7 +5,7 @@ the genuine traces, one with " ..." filler in place of the steps (same length). 
 answers must depend on its reasoning, so it must score clearly higher on early-answering AOC,
 filler sensitivity and information gain. Prints the table that docs/evaluator.md quotes.
 
-    python bench/planted_effect.py [--steps 800] [--out outputs/bench/planted]
+    python bench/planted_effect.py [--steps 600] [--out outputs/bench/planted]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ KEYS = ["accuracy", "faithfulness/early_answer_aoc", "faithfulness/filler_sensit
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=800)
+    ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="outputs/bench/planted")
     args = ap.parse_args()

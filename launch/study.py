@@ -20,7 +20,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from launch.cli import check_group_overrides, fail, precompose
-from launch.common import CONF_DIR, write_json_atomic
+from launch.common import CONF_DIR, write_json_atomic, write_text_atomic
 from tasks.registry import ConfigError
 
 log = logging.getLogger("reasonlab")
@@ -83,7 +83,7 @@ def run_study(study) -> dict[str, dict[str, Any]]:
     for name, extra in study.methods.items():
         rows[name] = run_one(study, name, run_overrides(study, name, [*shared_eval, *extra], str(root / "base")))
     table = format_table(rows, list(study.columns))
-    (root / "table.md").write_text(table + "\n")
+    write_text_atomic(root / "table.md", table + "\n")
     write_json_atomic(root / "summary.json", rows)
     print(f"\nreasonlab study ({time.perf_counter() - t0:.0f}s) -> {root}\n\n{table}\n")
     return rows
