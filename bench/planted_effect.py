@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 KEYS = ["accuracy", "faithfulness/early_answer_aoc", "faithfulness/filler_sensitivity", "info_gain/total",
-        "info_gain/per_step", "faithfulness/mistake_followed", "reasoning/step_validity"]
+        "info_gain/per_step", "info_gain_self/total", "faithfulness/mistake_followed", "reasoning/step_validity"]
 
 
 def main() -> None:
@@ -40,13 +40,19 @@ def main() -> None:
     register()
     results = {}
     for target in ("trace", "filler"):
+        # Information gain of both models is read by the same fixed reader, the trace model:
+        # self-reading would reward the filler model for being surprised by a missing filler.
+        reader = ["eval.scorer=self"] if target == "trace" else [f"eval.scorer={Path(args.out) / 'sft-trace'}"]
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose("config", overrides=[
                 "trainer=sft", f"trainer.target={target}", f"budget.max_steps={args.steps}", f"seed={args.seed}",
-                f"output_root={args.out}", f"run_name=sft-{target}", "eval.probes=[info_gain,early_answer,filler,mistake,step_validity]",
+                f"output_root={args.out}", f"run_name=sft-{target}", *reader,
+                "eval.probes=[info_gain,early_answer,filler,mistake,step_validity]",
             ])
         results[target] = train(cfg)
+    results["trace"].setdefault("info_gain_self/total", results["trace"]["info_gain/total"])
+    print("\n(info_gain/: read by the trace model for both; info_gain_self/: each model reading itself)")
     print(f"\n| metric | trace | filler | trace - filler |\n|---|---|---|---|")
     for k in KEYS:
         a, b = results["trace"].get(k), results["filler"].get(k)
