@@ -129,3 +129,26 @@ def test_entropy_mask_share(run_cfg, base_run, trainer, quantile):
     assert share == pytest.approx(quantile, abs=0.05)
     if trainer == "entropy_rlvr":
         assert result["train/last_log"]["entropy_mask/threshold"] > 0
+
+
+def test_rationality_falls_back_to_likelihood_without_a_checker(tmp_path):
+    """A task with no step checker: rationality = exp(mean log-prob) of the explanation given the
+    knowledge-augmented prompt, under the bound model."""
+    from models import build_tiny
+    from rewards.rationality import augment
+
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"prompt": "q?", "answer": "4", "steps": ["2+2=4"], "knowledge": "2+2=4"}) + "\n")
+    task = load_task("jsonl", path=str(data), test_fraction=0.0)
+    model, tok = build_tiny(dict(hidden_size=32, intermediate_size=64, num_layers=1, num_heads=2,
+                                 max_position_embeddings=64), task, seed=0)
+    reward = RationalityReward(task)
+    reward.bind(model.eval(), tok)
+    cols = {"answer": ["4"], "raw_prompt": ["q?"], "example_id": ["0"], "knowledge": ["2+2=4"]}
+    value = reward(["q?"], ["2+2=4\nA:4"], **cols)[0]
+    ids = tok(augment("2+2=4", "q?") + "2+2=4\n", return_tensors="pt", add_special_tokens=False)["input_ids"]
+    n_ctx = len(tok(augment("2+2=4", "q?"), add_special_tokens=False)["input_ids"])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1], -1)
+    expected = logp.gather(-1, ids[0, 1:, None]).squeeze(-1)[n_ctx - 1:].mean().exp().item()
+    assert value == pytest.approx(expected, rel=1e-5) and 0 < value < 1

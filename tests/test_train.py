@@ -124,3 +124,17 @@ def test_wandb_offline_without_credentials(run_cfg, base_run, monkeypatch, tmp_p
     assert summary["eval/info_gain/total"] == pytest.approx(result["info_gain/total"])
     assert summary["eval/reasoning/step_validity"] == pytest.approx(result["reasoning/step_validity"])
     assert "train/loss" in summary  # TRL's training metrics arrived too
+
+
+def test_hydra_multirun_sweep(tmp_path):
+    """`-m trainer=sft,grpo` runs both through Hydra's multirun; run dirs are named by options."""
+    from conftest import ARITH_SMALL, TINY, run_cli
+
+    args = [a for a in TINY if not a.startswith("budget.max_steps")]
+    proc = run_cli("launch.train", "-m", "trainer=sft,grpo", "budget.max_steps=1",
+                   "eval.probes=[cot]", *args, *ARITH_SMALL, f"output_root={tmp_path}", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for name in ("sft-arith-seed0", "grpo-arith-seed0"):
+        metrics = json.loads((tmp_path / name / "metrics.json").read_text())
+        assert metrics["train/steps"] == 1
+        assert (tmp_path / name / ".hydra" / "config.yaml").is_file()

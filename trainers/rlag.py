@@ -2,8 +2,8 @@
 Generation", arXiv 2509.20162).
 
 Differences from grpo:
-  1) Reward = w_accuracy * accuracy + w_rationality * rationality (`trainer.reward_weights`,
-     default 1 and 1), logged separately (rewards/accuracy/mean, rewards/rationality/mean).
+  1) Reward = w_accuracy * accuracy + w_rationality * rationality (`trainer.w_accuracy`,
+     `trainer.w_rationality`, default 1 and 1), logged separately (rewards/accuracy/mean, rewards/rationality/mean).
      Rationality is the share of the completion's steps the task's checker accepts; for tasks
      without a checker, the length-normalised likelihood of the explanation under the
      knowledge-augmented prompt (rewards/rationality.py).
