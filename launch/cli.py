@@ -15,7 +15,7 @@ import sys
 from typing import Callable
 
 from launch.common import CONF_DIR
-from tasks.registry import ConfigError, did_you_mean
+from tasks.registry import ConfigError, RewardError, RunError, did_you_mean
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -50,6 +50,22 @@ def _one_line(exc: BaseException) -> str:
     return "; ".join(dict.fromkeys(lines))
 
 
+def check_writable(cfg) -> None:
+    """The run's output directory can be created and written, before Hydra or training touch it."""
+    import tempfile
+    from pathlib import Path
+
+    for key in ("run_dir", "output_dir"):
+        if key in cfg and cfg[key]:
+            target = Path(str(cfg[key]))
+            try:
+                target.mkdir(parents=True, exist_ok=True)
+                tempfile.TemporaryFile(dir=target).close()
+            except OSError as e:
+                fail(f"cannot write to the output directory {target} ({e.strerror or e}); "
+                     f"set {'output_root' if key == 'run_dir' else 'output_dir'} to a writable directory")
+
+
 def precompose(config_name: str, overrides: list[str]) -> None:
     """Compose once with the given overrides; turn any composition error into one line."""
     from hydra import compose, initialize_config_dir
@@ -66,6 +82,7 @@ def precompose(config_name: str, overrides: list[str]) -> None:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name=config_name, overrides=overrides)
             OmegaConf.to_container(cfg, resolve=True)
+        check_writable(cfg)
     except Exception as e:  # noqa: BLE001 - every composition error becomes one line
         msg = _one_line(e)
         m = re.search(r"Key '([^']+)' is not in struct.*?full_key: ([\w.]+)", str(e), re.S) or re.search(
@@ -108,7 +125,7 @@ def run_hydra_app(task_fn: Callable, config_name: str) -> None:
     def entry(cfg):
         try:
             return task_fn(cfg)
-        except ConfigError as e:
+        except (ConfigError, RunError, RewardError) as e:
             if full:
                 raise
             fail(str(e))

@@ -66,6 +66,12 @@ def write_jsonl_atomic(path: str | os.PathLike, rows: list[dict[str, Any]]) -> N
     write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
+def latest_checkpoint(run_dir: str | os.PathLike) -> str | None:
+    """The newest complete `checkpoints/checkpoint-<step>` of a run (one with its trainer state)."""
+    found = [p for p in (Path(run_dir) / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    return str(max(found, key=lambda p: int(p.name.rsplit("-", 1)[-1]))) if found else None
+
+
 def provenance() -> dict[str, Any]:
     """Library versions and the project's git commit, so a result names the code that made it."""
     versions = {}

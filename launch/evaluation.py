@@ -27,6 +27,10 @@ def eval_cfg(cfg: DictConfig, num_samples: Optional[int] = None) -> dict[str, An
     out["seed"] = cfg.seed
     if out["answer_max_tokens"] < 1 or out["batch_size"] < 1:
         raise ConfigError("eval.answer_max_tokens and eval.batch_size must be positive integers")
+    from eval.probes import PROBES
+
+    for name in out["probes"]:
+        PROBES.get(name)  # an unknown probe fails here, before training, with the valid names
     pk = out["pass_at_k"]
     if pk["n"] < 1 or pk["prompts"] < 0 or any(k < 1 for k in pk["k"]):
         raise ConfigError(f"eval.pass_at_k needs n >= 1, prompts >= 0 and every k >= 1, got {pk}")

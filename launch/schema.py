@@ -67,6 +67,12 @@ class LoggerConf:
 
 
 @dataclass
+class CheckpointConf:
+    every_steps: int = MISSING  # save a resumable checkpoint every N optimizer steps (0: none)
+    keep: int = MISSING  # keep the last N checkpoints
+
+
+@dataclass
 class RunConfig:
     seed: int = MISSING
     budget: Budget = field(default_factory=Budget)
@@ -77,6 +83,8 @@ class RunConfig:
     task: Any = MISSING  # task options: conf/task/<name>.yaml
     peft: Any = MISSING  # conf/peft/<name>.yaml
     logging_steps: int = MISSING
+    resume: str = MISSING  # auto or force_restart
+    checkpoint: CheckpointConf = field(default_factory=CheckpointConf)
     progress: bool = MISSING  # progress bars during training
     output_root: str = MISSING  # where run directories go
     run_name: str = MISSING  # named from the options, never from the clock

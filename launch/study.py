@@ -5,12 +5,12 @@
 
 Each run is a normal `launch.train` run (same config, same evaluator) composed with Hydra's
 compose API and run in this process; its directory is `<output_root>/<name>`. A run whose
-metrics.json already exists is reused (force=true retrains), so the base is trained once.
+metrics.json already exists is reused and an interrupted one resumes from its last checkpoint
+(launch.train's resume=auto); force=true retrains everything, so the base is trained once.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -21,13 +21,14 @@ from omegaconf import OmegaConf
 
 from launch.cli import check_group_overrides, fail, precompose
 from launch.common import CONF_DIR, write_json_atomic, write_text_atomic
-from tasks.registry import ConfigError
+from tasks.registry import ConfigError, RewardError, RunError
 
 log = logging.getLogger("reasonlab")
 
 
 def run_overrides(study, name: str, extra: list[str], init_from: str | None) -> list[str]:
-    out = [*study.common, *extra, f"seed={study.seed}", f"output_root={study.output_root}", f"run_name={name}"]
+    out = [*study.common, *extra, f"seed={study.seed}", f"output_root={study.output_root}", f"run_name={name}",
+           f"resume={'force_restart' if study.force else 'auto'}"]
     if init_from:
         out.append(f"model.init_from={init_from}")
     return [str(o) for o in out]
@@ -39,10 +40,6 @@ def run_one(study, name: str, overrides: list[str]) -> dict[str, Any]:
 
     from launch.train import train
 
-    metrics_path = Path(study.output_root) / name / "metrics.json"
-    if metrics_path.is_file() and not study.force:
-        log.info("%s: already complete (%s); reusing it (force=true retrains)", name, metrics_path)
-        return json.loads(metrics_path.read_text())
     check_group_overrides(overrides)
     precompose("config", overrides)
     GlobalHydra.instance().clear()
@@ -100,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"bad study override ({e.__class__.__name__}): {str(e).splitlines()[0]}; valid keys: {', '.join(study.keys())}")
     try:
         run_study(study)
-    except ConfigError as e:
+    except (ConfigError, RunError, RewardError) as e:
         fail(str(e))
 
 

@@ -8,15 +8,17 @@ very end, atomically: a run that failed leaves no metrics.json.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from launch.common import provenance, quiet_libraries, seed_everything, write_json_atomic
+from launch.common import latest_checkpoint, provenance, quiet_libraries, seed_everything, write_json_atomic
 from tasks.registry import ConfigError
 
 log = logging.getLogger("reasonlab")
@@ -30,6 +32,10 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"eval.batch_size must be a positive integer, got {cfg.eval.batch_size}")
     if cfg.trainer.batch_size < 1:
         raise ConfigError(f"trainer.batch_size must be a positive integer, got {cfg.trainer.batch_size}")
+    if cfg.resume not in ("auto", "force_restart"):
+        raise ConfigError(f"resume must be auto or force_restart, got '{cfg.resume}'")
+    if cfg.checkpoint.every_steps < 0 or cfg.checkpoint.keep < 1:
+        raise ConfigError("checkpoint.every_steps must be >= 0 and checkpoint.keep >= 1")
     if cfg.trainer.learning_rate <= 0:
         raise ConfigError(f"trainer.learning_rate must be positive, got {cfg.trainer.learning_rate}")
 
@@ -85,10 +91,30 @@ def quiet_progress(trainer) -> None:
         trainer.add_callback(BarOnly())
 
 
+def prepare_run_dir(cfg: DictConfig, run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(metrics of a complete run to reuse, or None; checkpoint to resume from, or None)."""
+    metrics_path = run_dir / "metrics.json"
+    if cfg.resume == "force_restart":
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+        metrics_path.unlink(missing_ok=True)
+        return None, None
+    if metrics_path.is_file():
+        log.info("%s: already complete (%s); skipping it (resume=force_restart retrains)", cfg.run_name, metrics_path)
+        return json.loads(metrics_path.read_text()), None
+    latest = latest_checkpoint(run_dir)
+    if latest:
+        log.info("%s: resuming from %s", cfg.run_name, latest)
+    return None, latest
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train `cfg.trainer` from `cfg.model` on `cfg.task`, evaluate, write metrics.json; return the metrics."""
     quiet_libraries()
     validate(cfg)
+    done, resume_from = prepare_run_dir(cfg, Path(cfg.run_dir))
+    if done is not None:
+        return done
+    from launch.callbacks import StopOnNonFiniteLoss
     from launch.evaluation import PeriodicEval, eval_cfg, load_reader, run_evaluation
     from models import count_parameters, load_model, save_checkpoint, wrap_peft
     from trainers import TRAINERS, RunContext
@@ -108,14 +134,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
     run_dir.mkdir(parents=True, exist_ok=True)
     report_to = start_logger(cfg, run_dir)
-    callbacks = [PeriodicEval(cfg, tokenizer, task, run_dir, reader)] if cfg.eval.every_steps else []
+    callbacks = [StopOnNonFiniteLoss()]
+    if cfg.eval.every_steps:
+        callbacks.append(PeriodicEval(cfg, tokenizer, task, run_dir, reader))
     ctx = RunContext(cfg=cfg, task=task, model=model, tokenizer=tokenizer, run_dir=run_dir, report_to=report_to,
                      callbacks=callbacks)
     trainer = method.build(ctx)
     quiet_progress(trainer)
 
     t0 = time.perf_counter()
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resume_from)
     train_seconds = time.perf_counter() - t0
     model = trainer.model
     final = save_checkpoint(model, tokenizer, run_dir / "final")

@@ -98,8 +98,10 @@ def load_model(cfg: Mapping[str, Any], task: Task, seed: int = 0, init_from: str
         init_from = str(resolve_checkpoint(init_from))  # always a local run or checkpoint directory
         return load_pretrained(init_from, cfg.get("dtype", "float32"), cfg.get("trust_remote_code", False))
     kind = cfg["kind"]
+    dtype = _dtype(cfg.get("dtype", "float32"))
     if kind == "tiny":
-        return build_tiny(cfg, task, seed)
+        model, tokenizer = build_tiny(cfg, task, seed)
+        return model.to(dtype), tokenizer
     if kind == "hf":
         if not cfg.get("name_or_path"):
             raise ConfigError("model=hf needs model.name_or_path=<hub id or local directory>")

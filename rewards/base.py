@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from tasks.base import Example, Task
-
-
-class RewardError(RuntimeError):
-    pass
+from tasks.registry import RewardError
 
 
 class Reward:

@@ -19,6 +19,14 @@ class ConfigError(Exception):
     """
 
 
+class RunError(Exception):
+    """A run that cannot go on (a non-finite loss, say): printed as one line, exit non-zero."""
+
+
+class RewardError(RuntimeError):
+    """A reward function failed; the message names the reward and the sample."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(choices), n=1)
     return f" Did you mean '{close[0]}'?" if close else ""

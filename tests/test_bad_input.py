@@ -40,12 +40,66 @@ def _check(proc, out_root, pattern):
         (["trainer=rlsf", "trainer.mode=ppo"], r"trainer\.mode must be grpo or dpo"),
         (["trainer=rlsf", "trainer.reward_weights=[1.0,0.5]"], r"label-free"),
         (["trainer=rlag", "trainer.objective=contrastive"], r"objective 'contrastive' is not implemented"),
+        (["budget.eval_samples=-1"], r"budget\.eval_samples must be a positive integer"),
+        (["budget.max_completion_length=0"], r"budget\.max_completion_length must be a positive integer"),
+        (["trainer.batch_size=0"], r"trainer\.batch_size must be a positive integer"),
+        (["trainer.learning_rate=-1"], r"trainer\.learning_rate must be positive"),
+        (["seed=one"], r"seed.*could not be converted to Integer"),
+        (["eval.probes=[info_gain,nonsense]"], r"unknown probe 'nonsense'.*Valid probes"),
+        (["eval.pass_at_k.n=0"], r"eval\.pass_at_k needs n >= 1"),
+        (["resume=sometimes"], r"resume must be auto or force_restart"),
+        (["checkpoint.keep=0"], r"checkpoint\.keep >= 1"),
+        (["model.dtype=float8"], r"model\.dtype must be one of float32, bfloat16, float16"),
+        (["peft=lorra"], r"unknown peft 'lorra'\. Did you mean 'lora'\?"),
+        (["task.modulus=1"], r"task\.modulus must be >= 2"),
+        (["output_root=/proc/reasonlab-cannot-write"], r"cannot write to the output directory"),
     ],
 )
 def test_bad_input_one_line(tmp_path, args, pattern):
     task = [] if "task=jsonl" in args else ARITH_SMALL
     proc = run_cli("launch.train", *TINY, f"output_root={tmp_path}", *args, *task)
     _check(proc, tmp_path, pattern)
+
+
+@pytest.mark.parametrize(
+    "content, args, pattern",
+    [
+        ("", [], r"has no examples"),
+        ('{"prompt": "1+1?"}\n', [], r"data\.jsonl:1: missing required field 'answer'"),
+        ('{"prompt": 7, "answer": "2"}\n', [], r"data\.jsonl:1: field 'prompt' must be a non-empty string"),
+        ('{"prompt": "1+1?", "answer": "2"}\n' * 20, ["trainer=sft"], r"needs reference steps.*trainer\.target=answer_only"),
+        ('{"prompt": "1+1?", "answer": "2"}\n' * 20, ["trainer=rlag"], r"trainer=rlag needs knowledge context"),
+    ],
+)
+def test_bad_data_files(tmp_path, content, args, pattern):
+    data = tmp_path / "data.jsonl"
+    data.write_text(content)
+    out = tmp_path / "out"
+    proc = run_cli("launch.train", *TINY, f"output_root={out}", "task=jsonl", f"task.path={data}", *args)
+    _check(proc, out, pattern)
+
+
+def test_sweep_over_an_unknown_trainer(tmp_path):
+    proc = run_cli("launch.train", "-m", "trainer=sft,gpro", *TINY, f"output_root={tmp_path}")
+    _check(proc, tmp_path, r"unknown trainer 'gpro'\. Did you mean 'grpo'\?")
+
+
+def test_checkpoint_without_weights_or_with_a_foreign_tokenizer(tmp_path, base_run):
+    import shutil
+
+    empty = tmp_path / "empty"
+    (empty / "final").mkdir(parents=True)
+    (empty / "final" / "config.json").write_text("{}")
+    proc = run_cli("launch.train", *TINY, *ARITH_SMALL, f"output_root={tmp_path / 'o1'}", f"model.init_from={empty}")
+    _check(proc, tmp_path / "o1", r"no checkpoint in .*empty")
+    # a tokenizer with more tokens than the model's vocabulary: not this model's tokenizer
+    mixed = tmp_path / "mixed"
+    shutil.copytree(base_run / "final", mixed)
+    from models.tokenizer import build_char_tokenizer
+
+    build_char_tokenizer("".join(chr(c) for c in range(32, 400))).save_pretrained(mixed)
+    proc = run_cli("launch.train", *TINY, *ARITH_SMALL, f"output_root={tmp_path / 'o2'}", f"model.init_from={mixed}")
+    _check(proc, tmp_path / "o2", r"the tokenizer does not belong to this model")
 
 
 def test_malformed_jsonl_line(tmp_path):

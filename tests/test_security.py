@@ -1,0 +1,34 @@
+"""No model output is ever run as code: no eval/exec/sympify anywhere in the project's source."""
+
+import re
+
+from conftest import ROOT
+
+PACKAGES = ["tasks", "models", "trainers", "rewards", "eval", "launch", "bench"]
+# a call of the builtins (not a method such as model.eval()), or sympify/parse_expr on anything
+FORBIDDEN = re.compile(r"(?<![\w.])(eval|exec|compile)\s*\(|sympify\s*\(|parse_expr\s*\(|__import__\s*\(")
+
+
+def test_no_code_execution_of_text_in_the_source():
+    hits = []
+    for pkg in PACKAGES:
+        for path in (ROOT / pkg).rglob("*.py"):
+            for lineno, line in enumerate(path.read_text().splitlines(), 1):
+                code = line.split("#", 1)[0]
+                if FORBIDDEN.search(code):
+                    hits.append(f"{path.relative_to(ROOT)}:{lineno}: {line.strip()}")
+    assert not hits, "code execution of text:\n" + "\n".join(hits)
+
+
+def test_the_scan_would_catch_it():
+    assert FORBIDDEN.search("value = eval(answer)")
+    assert FORBIDDEN.search("x = sympy.sympify(text)")
+    assert not FORBIDDEN.search("model.eval()")
+    assert not FORBIDDEN.search("from eval.evaluator import evaluate")
+
+
+def test_trust_remote_code_is_off_by_default():
+    from conftest import compose
+
+    assert compose([]).model.trust_remote_code is False
+    assert compose(["model=hf", "model.name_or_path=x"]).model.trust_remote_code is False
