@@ -50,6 +50,12 @@ def _one_line(exc: BaseException) -> str:
     return "; ".join(dict.fromkeys(lines))
 
 
+def _is_sweep(override: str) -> bool:
+    """`key=a,b` sweeps; `key=[a,b]` (a list value) does not."""
+    value = override.split("=", 1)[1]
+    return "," in value and not value.strip().startswith(("[", "{", "'", '"'))
+
+
 def check_writable(cfg) -> None:
     """The run's output directory can be created and written, before Hydra or training touch it."""
     import tempfile
@@ -74,9 +80,9 @@ def precompose(config_name: str, overrides: list[str]) -> None:
 
     from launch.schema import register
 
-    if any("," in o.split("=", 1)[-1] or o.startswith("hydra") for o in overrides if "=" in o):
-        return  # sweeps and hydra's own keys: Hydra checks those itself
     register()
+    if any(_is_sweep(o) or o.startswith("hydra") for o in overrides if "=" in o):
+        return  # sweeps and hydra's own keys: Hydra checks those itself
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -121,6 +127,9 @@ def run_hydra_app(task_fn: Callable, config_name: str) -> None:
         if "-m" not in argv and "--multirun" not in argv:
             precompose(config_name, overrides)
 
+    multirun = "-m" in argv or "--multirun" in argv
+    failures: list[str] = []
+
     @hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
     def entry(cfg):
         try:
@@ -128,6 +137,14 @@ def run_hydra_app(task_fn: Callable, config_name: str) -> None:
         except (ConfigError, RunError, RewardError) as e:
             if full:
                 raise
-            fail(str(e))
+            if not multirun:
+                fail(str(e))
+            # in a sweep, one failing run does not stop the others
+            failures.append(f"{cfg.get('run_name', '?')}: {e}")
+            print(f"error: {failures[-1]}", file=sys.stderr)
+            return None
 
     entry()
+    if failures:
+        print(f"error: {len(failures)} run(s) of the sweep failed: " + " | ".join(failures), file=sys.stderr)
+        sys.exit(1)

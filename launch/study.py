@@ -20,6 +20,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from launch.cli import check_group_overrides, fail, precompose
+from tasks.registry import did_you_mean
 from launch.common import CONF_DIR, write_json_atomic, write_text_atomic
 from tasks.registry import ConfigError, RewardError, RunError
 
@@ -64,7 +65,8 @@ def format_table(rows: dict[str, dict[str, Any]], columns: list[str]) -> str:
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, body)])
 
 
-def run_study(study) -> dict[str, dict[str, Any]]:
+def run_study(study) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Run the base, then every method from it; return (metrics by run, error by failed run)."""
     from launch.common import quiet_libraries
 
     quiet_libraries()
@@ -77,28 +79,42 @@ def run_study(study) -> dict[str, dict[str, Any]]:
     shared_eval = [f"eval.scorer={root / 'base'}"]
     if rows["base"].get("entropy/p80") is not None:
         shared_eval.append(f"eval.entropy_threshold={rows['base']['entropy/p80']}")
+    failed: dict[str, str] = {}
     for name, extra in study.methods.items():
-        rows[name] = run_one(study, name, run_overrides(study, name, [*shared_eval, *extra], str(root / "base")))
+        try:
+            rows[name] = run_one(study, name, run_overrides(study, name, [*shared_eval, *extra], str(root / "base")))
+        except (ConfigError, RunError, RewardError) as e:  # one failing method does not stop the others
+            failed[name] = str(e)
+            log.error("%s failed: %s", name, e)
     table = format_table(rows, list(study.columns))
     write_text_atomic(root / "table.md", table + "\n")
-    write_json_atomic(root / "summary.json", rows)
+    write_json_atomic(root / "summary.json", {"runs": rows, "failed": failed})
     print(f"\nreasonlab study ({time.perf_counter() - t0:.0f}s) -> {root}\n\n{table}\n")
-    return rows
+    for name, error in failed.items():
+        print(f"FAILED {name}: {error}")
+    return rows, failed
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s", datefmt="%H:%M:%S")
     argv = sys.argv[1:] if argv is None else argv
     study = OmegaConf.load(CONF_DIR / "study.yaml")
-    OmegaConf.set_struct(study, True)
     try:
-        study = OmegaConf.merge(study, OmegaConf.from_dotlist(argv))
+        over = OmegaConf.from_dotlist(argv)
     except Exception as e:  # noqa: BLE001
-        fail(f"bad study override ({e.__class__.__name__}): {str(e).splitlines()[0]}; valid keys: {', '.join(study.keys())}")
+        fail(f"bad study override ({e.__class__.__name__}): {str(e).splitlines()[0]}")
+    for key in over:
+        if key not in study:
+            fail(f"unknown study key '{key}'.{did_you_mean(str(key), study.keys())} Valid keys: {', '.join(study.keys())}")
+    if "methods" in over:  # a given method list replaces the default one
+        study.methods = over.pop("methods")
+    study = OmegaConf.merge(study, over)
     try:
-        run_study(study)
+        _, failed = run_study(study)
     except (ConfigError, RunError, RewardError) as e:
         fail(str(e))
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

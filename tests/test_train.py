@@ -138,3 +138,35 @@ def test_hydra_multirun_sweep(tmp_path):
         metrics = json.loads((tmp_path / name / "metrics.json").read_text())
         assert metrics["train/steps"] == 1
         assert (tmp_path / name / ".hydra" / "config.yaml").is_file()
+
+
+def test_study_runs_every_method_and_lists_a_failed_one(tmp_path, capsys):
+    """A small study: base -> two methods (one broken) -> table; the broken one is listed, not fatal."""
+    from conftest import ARITH_SMALL, TINY
+    from launch.study import main
+
+    common = json.dumps([*TINY, *ARITH_SMALL, "eval.probes=[step_validity,cot]"])
+    methods = json.dumps({"sft": ["trainer=sft"], "broken": ["trainer=sft", "trainer.target=nonsense"]})
+    argv = [f"output_root={tmp_path}", f"common={common}", "base=[trainer=sft,budget.max_steps=3]", f"methods={methods}"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 1
+    out = capsys.readouterr().out
+    assert "| metric" in out and "base" in out and "sft" in out
+    assert "FAILED broken: unknown sft target 'nonsense'" in out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary["runs"]) == {"base", "sft"} and "broken" in summary["failed"]
+    assert (tmp_path / "table.md").read_text().startswith("| metric")
+
+
+def test_one_failing_run_does_not_stop_a_sweep(tmp_path):
+    from conftest import ARITH_SMALL, TINY, run_cli
+
+    # grpo cannot group 8 completions by 3 generations; sft is fine
+    proc = run_cli("launch.train", "-m", "trainer=grpo,sft", "trainer.batch_size=8", "++trainer.num_generations=3",
+                   "eval.probes=[cot]", *TINY, *ARITH_SMALL, f"output_root={tmp_path}", timeout=600)
+    assert proc.returncode == 1
+    assert (tmp_path / "sft-arith-seed0" / "metrics.json").is_file()
+    assert not (tmp_path / "grpo-arith-seed0" / "metrics.json").exists()
+    assert "1 run(s) of the sweep failed: grpo-arith-seed0: trainer.batch_size (8) must be a multiple" in proc.stderr
+    assert "Traceback" not in proc.stderr
