@@ -27,8 +27,9 @@ from tasks.registry import ConfigError, RewardError, RunError
 log = logging.getLogger("reasonlab")
 
 
-def run_overrides(study, name: str, extra: list[str], init_from: str | None) -> list[str]:
-    out = [*study.common, *extra, f"seed={study.seed}", f"output_root={study.output_root}", f"run_name={name}",
+def run_overrides(study, name: str, extra: list[str], init_from: str | None, seed: int | None = None) -> list[str]:
+    seed = study.seed if seed is None else seed
+    out = [*study.common, *extra, f"seed={seed}", f"output_root={study.output_root}", f"run_name={name}",
            f"resume={'force_restart' if study.force else 'auto'}"]
     if init_from:
         out.append(f"model.init_from={init_from}")
@@ -65,6 +66,19 @@ def format_table(rows: dict[str, dict[str, Any]], columns: list[str]) -> str:
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, body)])
 
 
+def group_means(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per method, the mean over its seeds of every numeric metric (the report has the intervals)."""
+    from launch.compare import group_of
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for name, r in rows.items():
+        groups.setdefault(group_of(name), []).append(r)
+    return {
+        g: {k: sum(r[k] for r in rs) / len(rs) for k in rs[0] if all(isinstance(r.get(k), (int, float)) for r in rs)}
+        for g, rs in groups.items()
+    }
+
+
 def run_study(study) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """Run the base, then every method from it; return (metrics by run, error by failed run)."""
     from launch.common import quiet_libraries
@@ -80,18 +94,24 @@ def run_study(study) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     if rows["base"].get("entropy/p80") is not None:
         shared_eval.append(f"eval.entropy_threshold={rows['base']['entropy/p80']}")
     failed: dict[str, str] = {}
-    for name, extra in study.methods.items():
-        try:
-            rows[name] = run_one(study, name, run_overrides(study, name, [*shared_eval, *extra], str(root / "base")))
-        except (ConfigError, RunError, RewardError) as e:  # one failing method does not stop the others
-            failed[name] = str(e)
-            log.error("%s failed: %s", name, e)
-    table = format_table(rows, list(study.columns))
+    seeds = list(study.seeds)
+    for method, extra in study.methods.items():
+        for seed in seeds:
+            name = method if len(seeds) == 1 else f"{method}-seed{seed}"
+            try:
+                rows[name] = run_one(study, name, run_overrides(study, name, [*shared_eval, *extra], str(root / "base"), seed))
+            except (ConfigError, RunError, RewardError) as e:  # one failing run does not stop the others
+                failed[name] = str(e)
+                log.error("%s failed: %s", name, e)
+    table = format_table(group_means(rows) if len(seeds) > 1 else rows, list(study.columns))
     write_text_atomic(root / "table.md", table + "\n")
     write_json_atomic(root / "summary.json", {"runs": rows, "failed": failed})
     print(f"\nreasonlab study ({time.perf_counter() - t0:.0f}s) -> {root}\n\n{table}\n")
     for name, error in failed.items():
         print(f"FAILED {name}: {error}")
+    from launch.compare import compare
+
+    print(f"report (intervals over seeds, claims, figures): {compare(root)}")
     return rows, failed
 
 

@@ -147,16 +147,19 @@ def test_study_runs_every_method_and_lists_a_failed_one(tmp_path, capsys):
 
     common = json.dumps([*TINY, *ARITH_SMALL, "eval.probes=[step_validity,cot]"])
     methods = json.dumps({"sft": ["trainer=sft"], "broken": ["trainer=sft", "trainer.target=nonsense"]})
-    argv = [f"output_root={tmp_path}", f"common={common}", "base=[trainer=sft,budget.max_steps=3]", f"methods={methods}"]
+    argv = [f"output_root={tmp_path}", f"common={common}", "base=[trainer=sft,budget.max_steps=3]", f"methods={methods}",
+            "seeds=[0,1]"]
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 1
     out = capsys.readouterr().out
     assert "| metric" in out and "base" in out and "sft" in out
-    assert "FAILED broken: unknown sft target 'nonsense'" in out
+    assert "FAILED broken-seed0: unknown sft target 'nonsense'" in out
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert set(summary["runs"]) == {"base", "sft"} and "broken" in summary["failed"]
+    assert set(summary["runs"]) == {"base", "sft-seed0", "sft-seed1"}
+    assert set(summary["failed"]) == {"broken-seed0", "broken-seed1"}
     assert (tmp_path / "table.md").read_text().startswith("| metric")
+    assert "(n=2)" in (tmp_path / "report.md").read_text()  # two seeds of sft: an interval
 
 
 def test_one_failing_run_does_not_stop_a_sweep(tmp_path):

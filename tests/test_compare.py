@@ -1,0 +1,69 @@
+"""The comparison report: intervals on fixed numbers, incomplete runs, a real 2 x 2 sweep."""
+
+import csv
+import json
+
+import pytest
+
+from conftest import ARITH_SMALL, TINY, run_cli
+from launch.compare import compare, difference, group_of, interval
+
+
+def test_t_interval_on_fixed_numbers():
+    mean, lo, hi, n = interval([1.0, 2.0, 3.0])
+    # sd = 1, se = 1/sqrt(3), t(2) = 4.303
+    assert (mean, n) == (2.0, 3)
+    assert lo == pytest.approx(2 - 4.303 / 3 ** 0.5, abs=1e-3) and hi == pytest.approx(2 + 4.303 / 3 ** 0.5, abs=1e-3)
+    assert interval([0.5]) == (0.5, None, None, 1)
+    assert interval([]) == (None, None, None, 0)
+    d, lo, hi = difference([1.0, 1.2, 1.1], [0.0, 0.1, 0.2])
+    assert d == pytest.approx(1.0) and lo > 0
+    assert difference([1.0], [0.0]) == (1.0, None, None)
+
+
+def test_run_names_group_by_method():
+    assert group_of("grpo-arith-seed12") == "grpo-arith"
+    assert group_of("base") == "base"
+
+
+def _fake_run(root, name, acc, **extra):
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "metrics.json").write_text(json.dumps({"accuracy": acc, "ood_accuracy": acc / 2, **extra}))
+
+
+def test_compare_skips_incomplete_and_marks_differences(tmp_path, caplog):
+    for seed, (b, s) in enumerate([(0.50, 0.80), (0.52, 0.82), (0.51, 0.79)]):
+        _fake_run(tmp_path, f"base-seed{seed}", b)
+        _fake_run(tmp_path, f"sft-seed{seed}", s)
+    broken = tmp_path / "grpo-seed0"
+    (broken / ".hydra").mkdir(parents=True)  # started, never finished
+    report = compare(tmp_path).read_text()
+    assert "incomplete (not read): grpo-seed0" in report
+    assert "grpo-seed0" in caplog.text
+    row = next(line for line in report.splitlines() if line.startswith("| accuracy |"))
+    assert "(n=3)" in row and row.rstrip(" |").endswith("*")  # sft differs from base, interval excludes 0
+    rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
+    assert {r["group"] for r in rows} == {"base", "sft"}
+
+
+def test_compare_on_a_directory_without_runs(tmp_path):
+    proc = run_cli("launch.compare", str(tmp_path))
+    assert proc.returncode != 0 and proc.stderr.strip().splitlines()[-1].startswith("error: no complete run")
+
+
+def test_two_trainers_two_seeds_sweep_then_report(tmp_path):
+    args = [a for a in TINY if not a.startswith("budget.max_steps")]
+    proc = run_cli("launch.train", "-m", "trainer=sft,grpo", "seed=0,1", "budget.max_steps=1",
+                   "eval.probes=[info_gain,early_answer,cot,calibration]", *args, *ARITH_SMALL,
+                   f"output_root={tmp_path}", timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.glob("*-seed*")) == [
+        "grpo-arith-seed0", "grpo-arith-seed1", "sft-arith-seed0", "sft-arith-seed1"]
+    proc = run_cli("launch.compare", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    report = (tmp_path / "report.md").read_text()
+    assert "| accuracy |" in report and "(n=2)" in report and "## Claims" in report
+    for fig in ("accuracy_vs_info_gain.png", "early_answering.png", "accuracy_by_steps.png", "reliability.png"):
+        assert (tmp_path / fig).stat().st_size > 1000, fig
+    assert (tmp_path / "summary.csv").read_text().startswith("group,metric,mean,low,high,n")
