@@ -30,6 +30,7 @@ log = logging.getLogger("reasonlab")
 def run_overrides(study, name: str, extra: list[str], init_from: str | None, seed: int | None = None) -> list[str]:
     seed = study.seed if seed is None else seed
     out = [*study.common, *extra, f"seed={seed}", f"output_root={study.output_root}", f"run_name={name}",
+           f"logger.group={Path(study.output_root).name}",
            f"resume={'force_restart' if study.force else 'auto'}"]
     if init_from:
         out.append(f"model.init_from={init_from}")
@@ -111,8 +112,25 @@ def run_study(study) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
         print(f"FAILED {name}: {error}")
     from launch.compare import compare
 
-    print(f"report (intervals over seeds, claims, figures): {compare(root)}")
+    report = compare(root)
+    print(f"report (intervals over seeds, claims, figures): {report}")
+    if any(str(o) == "logger=wandb" for o in study.common):
+        log_report_to_wandb(root, report)
     return rows, failed
+
+
+def log_report_to_wandb(root: Path, report: Path) -> None:
+    """The report's figures and table as one W&B run (job_type=report) in the study's group."""
+    import os
+
+    import wandb
+
+    mode = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+    run = wandb.init(project="reasonlab", group=root.name, job_type="report", name=f"{root.name}-report",
+                     dir=str(root), mode=mode, reinit="finish_previous")
+    run.log({f"report/{p.stem}": wandb.Image(str(p)) for p in sorted(root.glob("*.png"))})
+    run.log({"report/markdown": wandb.Html(f"<pre>{report.read_text()}</pre>")})
+    run.finish()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -81,11 +81,12 @@ def test_rerun_of_a_complete_run_is_skipped(tmp_path, base_run, run_cfg):
     assert _comparable(again) == _comparable(json.loads(json.dumps(first)))  # same seed, same numbers
 
 
-def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path, base_run, run_cfg):
+@pytest.mark.parametrize("trainer", ["sft", "grpo", "rlag", "rlsf", "entropy_rlvr"])
+def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path, base_run, run_cfg, trainer):
     from launch.train import train
 
-    common = [f"model.init_from={base_run}", "trainer=grpo", "trainer.num_generations=4", "budget.max_completion_length=48",
-              "eval.probes=[pass_at_k,step_validity]"]
+    extra = [] if trainer == "sft" else ["trainer.num_generations=4", "budget.max_completion_length=48"]
+    common = [f"model.init_from={base_run}", f"trainer={trainer}", *extra, "eval.probes=[pass_at_k,step_validity]"]
     a = train(run_cfg(*common, "run_name=a"))
     b = train(run_cfg(*common, "run_name=b"))
     c = train(run_cfg(*common, "run_name=c", "seed=1"))

@@ -32,3 +32,19 @@ def test_trust_remote_code_is_off_by_default():
 
     assert compose([]).model.trust_remote_code is False
     assert compose(["model=hf", "model.name_or_path=x"]).model.trust_remote_code is False
+
+
+def test_wandb_key_never_written_to_the_run(run_cfg, base_run, monkeypatch, tmp_path):
+    """A W&B key in the environment appears in no file of the run directory (config, logs, W&B files)."""
+    from pathlib import Path
+
+    from launch.train import train
+
+    secret = "0123456789abcdef0123456789abcdef01234567"  # the shape of a W&B API key
+    monkeypatch.setenv("WANDB_API_KEY", secret)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cfg = run_cfg("logger=wandb", f"model.init_from={base_run}", "eval.probes=[cot]")
+    train(cfg)
+    leaks = [str(p) for p in Path(cfg.run_dir).rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert not leaks, leaks
