@@ -67,3 +67,17 @@ def test_two_trainers_two_seeds_sweep_then_report(tmp_path):
     for fig in ("accuracy_vs_info_gain.png", "early_answering.png", "accuracy_by_steps.png", "reliability.png"):
         assert (tmp_path / fig).stat().st_size > 1000, fig
     assert (tmp_path / "summary.csv").read_text().startswith("group,metric,mean,low,high,n")
+
+
+def test_report_figures_go_to_wandb_offline(tmp_path, monkeypatch):
+    from launch.study import log_report_to_wandb
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    for seed, acc in enumerate([0.5, 0.6]):
+        _fake_run(tmp_path, f"base-seed{seed}", acc)
+    report = compare(tmp_path)
+    log_report_to_wandb(tmp_path, report)
+    images = list(tmp_path.glob("wandb/offline-run-*/files/media/images/report/*.png"))
+    assert {p.name.split("_")[0] for p in images} >= {"accuracy", "early", "reliability"}
