@@ -67,7 +67,7 @@ def start_logger(cfg: DictConfig, run_dir: Path) -> list[str]:
     config = OmegaConf.to_container(cfg, resolve=True)
     wandb.init(
         project=cfg.logger.project,
-        group=cfg.logger.group,
+        group=cfg.logger.group or Path(cfg.output_root).name,  # the study's or sweep's name
         job_type=cfg.trainer.name,
         name=cfg.run_name,
         tags=[f"trainer:{cfg.trainer.name}", f"task:{cfg.task.name}", f"model:{cfg.model.kind}", f"seed:{cfg.seed}"],

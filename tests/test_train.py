@@ -124,6 +124,11 @@ def test_wandb_offline_without_credentials(run_cfg, base_run, monkeypatch, tmp_p
     assert summary["eval/info_gain/total"] == pytest.approx(result["info_gain/total"])
     assert summary["eval/reasoning/step_validity"] == pytest.approx(result["reasoning/step_validity"])
     assert "train/loss" in summary  # TRL's training metrics arrived too
+    from wandb_records import run_record
+
+    run = run_record(logs[0])
+    assert (run.project, run.run_group, run.job_type) == ("reasonlab", tmp_path.name, "sft")
+    assert "trainer:sft" in list(run.tags) and "seed:0" in list(run.tags)
 
 
 def test_hydra_multirun_sweep(tmp_path):

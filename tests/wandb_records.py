@@ -45,3 +45,11 @@ def summary(path):
             key = item.key or "/".join(item.nested_key)
             out[key] = json.loads(item.value_json)
     return out
+
+
+def run_record(path):
+    """The run's own record: project, group, job type, tags, config."""
+    for rec in records(path):
+        if rec.WhichOneof("record_type") == "run":
+            return rec.run
+    return None
