@@ -220,14 +220,9 @@ def figures(groups, out: Path) -> list[str]:
 
     fig, ax = plt.subplots(figsize=(5, 4))
     for g in names:
-        pooled = {}
-        for r in groups[g]:
-            for n, v in (r.get("curves", {}).get("accuracy_by_steps") or {}).items():
-                if v.get("accuracy") is not None:
-                    pooled.setdefault(int(n), []).append(v["accuracy"])
-        if pooled:
-            xs = sorted(pooled)
-            ax.plot(xs, [statistics.fmean(pooled[x]) for x in xs], marker="o", label=g)
+        _plot_pooled(ax, g, [(int(n), v["accuracy"]) for r in groups[g]
+                             for n, v in (r.get("curves", {}).get("accuracy_by_steps") or {}).items()
+                             if v.get("accuracy") is not None])
     ax.set(xlabel="reasoning steps written", ylabel="accuracy", title="Accuracy by reasoning length")
     _legend(ax)
     made.append(_save(fig, out / "accuracy_by_steps.png"))
@@ -235,18 +230,22 @@ def figures(groups, out: Path) -> list[str]:
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
     for g in names:
-        bins = {}
-        for r in groups[g]:
-            for b in r.get("curves", {}).get("reliability") or []:
-                if b.get("count"):
-                    bins.setdefault(b["confidence"], []).append(b["accuracy"])
-        if bins:
-            xs = sorted(bins)
-            ax.plot(xs, [statistics.fmean(bins[x]) for x in xs], marker="o", label=g)
+        _plot_pooled(ax, g, [(b["confidence"], b["accuracy"]) for r in groups[g]
+                             for b in r.get("curves", {}).get("reliability") or [] if b.get("count")])
     ax.set(xlabel="answer confidence (p1 − p2)", ylabel="accuracy", title="Reliability")
     _legend(ax)
     made.append(_save(fig, out / "reliability.png"))
     return made
+
+
+def _plot_pooled(ax, label: str, points: list[tuple[float, float]]) -> None:
+    """One line: at each x, the mean of the y values the runs of a group give there."""
+    pooled: dict[float, list[float]] = {}
+    for x, y in points:
+        pooled.setdefault(x, []).append(y)
+    if pooled:
+        xs = sorted(pooled)
+        ax.plot(xs, [statistics.fmean(pooled[x]) for x in xs], marker="o", label=label)
 
 
 def _legend(ax) -> None:
