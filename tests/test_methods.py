@@ -113,7 +113,6 @@ def test_two_step_run_of_each_method(run_cfg, base_run, trainer, extra):
     before = load_file(str(base_run / "final" / "model.safetensors"))
     after = load_file(str(Path(cfg.run_dir) / "final" / "model.safetensors"))
     assert _changed(before, after) > 0
-    state = json.loads((Path(cfg.run_dir) / "trainer_state.json").read_text()) if (Path(cfg.run_dir) / "trainer_state.json").exists() else None
     if trainer == "rlsf" and not extra:
         assert "rewards/confidence/mean" in result["train/last_log"] and "rewards/accuracy/mean" in result["train/last_log"]
     if trainer == "rlag":
