@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import torch
 
-from rewards.base import Reward, example_from_columns
+from rewards.base import Reward
 from tasks.base import Example
 
 
@@ -49,4 +49,4 @@ def augment(knowledge: str, prompt: str) -> str:
     return f"{knowledge}|{prompt}"
 
 
-__all__ = ["RationalityReward", "augment", "example_from_columns"]
+__all__ = ["RationalityReward", "augment"]

@@ -53,10 +53,6 @@ class Task:
     def _build_split(self, split: str) -> list[Example]:
         raise NotImplementedError
 
-    @property
-    def has_reference_steps(self) -> bool:
-        return any(ex.steps for ex in self.examples("train")[:50])
-
     # -- text format ------------------------------------------------------------------------
     def format_completion(self, steps: list[str] | tuple[str, ...], answer: str) -> str:
         """Reference completion: the steps, then the answer prefix and the answer."""
