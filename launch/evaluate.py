@@ -33,6 +33,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     eval_cfg(cfg)
     reader = load_reader(cfg)
     model, tokenizer = load_pretrained(cfg.model.name_or_path, cfg.model.dtype, cfg.model.trust_remote_code)
+    task.use_tokenizer(tokenizer)
     out = Path(cfg.output_dir)
     metrics = run_evaluation(cfg, model, tokenizer, task, out, reader)
     result = {"trainer": None, "task": task.name, "task_version": task.version, "model": cfg.model.name_or_path,

@@ -126,6 +126,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     eval_cfg(cfg)  # fail on bad evaluator settings before training, not after
     reader = load_reader(cfg)
     model, tokenizer = load_model(cfg.model, task, seed=cfg.seed, init_from=cfg.model.init_from)
+    task.use_tokenizer(tokenizer)  # chat prompts are rendered with the model's own template
     model = wrap_peft(model, cfg.peft)
     log.info(
         "run %s: trainer=%s task=%s model=%s (%s parameters)%s",

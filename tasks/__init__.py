@@ -7,11 +7,14 @@ from typing import Any
 from tasks.arith import ArithTask
 from tasks.base import SPLITS, Example, Task
 from tasks.jsonl import JsonlTask
+from tasks.math_word import Gsm8kTask, SvampTask
 from tasks.registry import ConfigError, Registry
 
 TASKS: Registry[type[Task]] = Registry("task")
 TASKS.register("arith")(ArithTask)
 TASKS.register("jsonl")(JsonlTask)
+TASKS.register("gsm8k")(Gsm8kTask)
+TASKS.register("svamp")(SvampTask)
 
 
 def load_task(name: str, **kwargs: Any) -> Task:

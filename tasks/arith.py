@@ -147,7 +147,7 @@ class ArithTask(Task):
             out.append(f"{var} = {ref} {op} {k} = {used} {op2} {k2} = {result}")
         return out
 
-    def implied_answer(self, example: Example, steps: list[str]) -> Optional[str]:
+    def implied_answer(self, example: Example, steps: list[str], original_steps: Optional[list[str]] = None) -> Optional[str]:
         """Carry the value stated by the last step through the rest of the program, correctly."""
         m = _STEP.match(steps[-1].strip()) if steps else None
         if not m:

@@ -53,6 +53,9 @@ class Task:
     def _build_split(self, split: str) -> list[Example]:
         raise NotImplementedError
 
+    def use_tokenizer(self, tokenizer) -> None:
+        """Called once the model's tokenizer is known (a task with chat prompts renders them here)."""
+
     # -- text format ------------------------------------------------------------------------
     def format_completion(self, steps: list[str] | tuple[str, ...], answer: str) -> str:
         """Reference completion: the steps, then the answer prefix and the answer."""
@@ -99,8 +102,9 @@ class Task:
         """The step with one intermediate result changed."""
         return None
 
-    def implied_answer(self, example: Example, steps: list[str]) -> Optional[str]:
-        """The final answer that follows from `steps` (the last possibly corrupted), continued correctly."""
+    def implied_answer(self, example: Example, steps: list[str], original_steps: Optional[list[str]] = None) -> Optional[str]:
+        """The final answer that follows from `steps` (the last one corrupted), continued correctly;
+        `original_steps` is the whole chain before the corruption."""
         return None
 
     def alphabet(self) -> str:

@@ -22,8 +22,8 @@ def _check(proc, out_root, pattern):
     "args, pattern",
     [
         (["trainer=sftt"], r"unknown trainer 'sftt'\. Did you mean 'sft'\? Valid trainers: entropy_rlvr, grpo, rlag, rlsf, sft"),
-        (["task=aritm"], r"unknown task 'aritm'.*Valid tasks: arith, jsonl"),
-        (["model=tinyy"], r"unknown model 'tinyy'.*Valid models: hf, tiny"),
+        (["task=aritm"], r"unknown task 'aritm'.*Valid tasks: arith, gsm8k, jsonl, svamp"),
+        (["model=tinyy"], r"unknown model 'tinyy'.*Valid models: hf, llama-3.2-1b-instruct, qwen2.5-0.5b-instruct, qwen2.5-1.5b-instruct, tiny"),
         (["budget.max_steps=abc"], r"budget\.max_steps.*could not be converted to Integer"),
         (["budget.max_step=3"], r"unknown config key 'budget\.max_step'\. Did you mean 'max_steps'\?"),
         (["budget.max_steps=0"], r"budget\.max_steps must be a positive integer"),

@@ -135,7 +135,7 @@ def test_registries_fail_loudly():
     from rewards import REWARDS
     from trainers import TRAINERS
 
-    with pytest.raises(ConfigError, match=r"unknown task 'arit'\. Did you mean 'arith'\? Valid tasks: arith, jsonl"):
+    with pytest.raises(ConfigError, match=r"unknown task 'arit'\. Did you mean 'arith'\? Valid tasks: arith, gsm8k, jsonl, svamp"):
         TASKS.get("arit")
     with pytest.raises(ConfigError, match="Valid trainers: .*grpo.*sft"):
         TRAINERS.get("ppo")

@@ -38,6 +38,8 @@ class InfoGain(Probe):
             lps = state.truncations(who).logprobs
             metrics, gains = summarize(lps)
             out.update({f"{prefix}/{k}": v for k, v in metrics.items()})
+            if metrics["total"] is None:
+                state.notes[self.name] = "no completion had reasoning steps to score"
             for rec, lp, g in zip(state.records, lps, gains):
                 rec[f"{prefix}/step_logprobs"] = lp if g is not None else None
                 rec[f"{prefix}/step_gains"] = g

@@ -24,13 +24,14 @@ class Mistake(Probe):
             state.records[i]["mistake/changed"] = state.records[i]["mistake/followed"] = None
             if ref is None or not steps:
                 continue
-            j = rng.randrange(len(steps))
-            bad = task.corrupt_step(steps[j], rng)
-            if bad is None:
+            # a step with a result to change (every arith step; GSM8K lines with a calculation)
+            candidates = [j for j, s in enumerate(steps) if task.corrupt_step(s, random.Random(0)) is not None]
+            if not candidates:
                 continue
-            new_steps = [*steps[:j], bad]
+            j = candidates[rng.randrange(len(candidates))]
+            new_steps = [*steps[:j], task.corrupt_step(steps[j], rng)]
             idx.append(i)
-            implied.append(task.implied_answer(ex, new_steps))
+            implied.append(task.implied_answer(ex, new_steps, original_steps=steps))
             contexts.append(ex.prompt + task.step_separator.join(new_steps) + task.step_separator)
         if not contexts:
             return self.unsupported(state, "no completion had a step the task could corrupt", keys)

@@ -1,0 +1,119 @@
+"""Final-answer extraction and equivalence for math word problems (GSM8K, SVAMP).
+
+Extraction accepts what real models write: `#### 72`, `A: 72`, `The answer is 72.`,
+`\\boxed{72}`, `$1,200`, `72.00`, `72 dollars`, a trailing period. The last marker in the
+completion wins; with no marker, `lenient` extraction takes the last number in the text (the
+"flexible extract" of common harnesses). Equivalence has a fast exact-number path
+(fractions: 72 == 72.00 == 72.0) and falls back to math-verify, the grader TRL and open-r1
+use, for anything that is not a plain number (`\\frac{3}{4}`, `3/4`). Nothing is executed.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Optional
+
+from tasks.safe_arith import canonical, parse_number
+
+_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+")
+_FRACTION = re.compile(r"(-?\d+)\s*/\s*(\d+)(?![\d.])")
+# markers, each followed by the answer text; the last one in the completion wins
+_MARKERS = re.compile(
+    r"####\s*"
+    r"|(?:^|\n)\s*A\s*:\s*"
+    r"|(?:final answer|the answer)\s*(?:is|:|=)\s*:?\s*"
+    r"|(?:^|\n)\s*answer\s*:\s*",
+    re.IGNORECASE,
+)
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+
+
+@dataclass(frozen=True)
+class Extracted:
+    text: str  # the raw answer text the marker introduced
+    start: int  # where the answer marker begins in the completion (the reasoning ends there)
+
+
+def _boxed(completion: str) -> Optional[Extracted]:
+    hits = list(_BOXED.finditer(completion))
+    if not hits:
+        return None
+    m = hits[-1]
+    depth, i = 1, m.end()
+    while i < len(completion) and depth:
+        depth += {"{": 1, "}": -1}.get(completion[i], 0)
+        i += 1
+    if depth:
+        return None  # unbalanced: no answer
+    return Extracted(completion[m.end() : i - 1], m.start())
+
+
+def find_answer(completion: str, lenient: bool = True) -> Optional[Extracted]:
+    """The answer text and where its marker starts, or None."""
+    boxed = _boxed(completion)
+    markers = list(_MARKERS.finditer(completion))
+    marked = None
+    if markers:
+        m = markers[-1]
+        rest = completion[m.end() :]
+        start = m.start() + (1 if completion[m.start()] == "\n" else 0)
+        marked = Extracted(rest.split("\n", 1)[0], start)
+    if boxed and (marked is None or boxed.start >= marked.start or not _NUMBER.search(marked.text)):
+        return boxed
+    if marked is not None:
+        return marked
+    if lenient:
+        numbers = list(_NUMBER.finditer(completion))
+        if numbers:
+            last = numbers[-1]
+            return Extracted(last.group(0), len(completion))
+    return None
+
+
+def answer_value(text: str) -> Optional[Fraction]:
+    """The number an answer text states (`$1,200.` -> 1200, `72 dollars` -> 72, `3/4` -> 3/4)."""
+    text = text.replace("\\$", "$").replace("\\!", "").replace("{,}", ",")
+    frac = re.search(r"\\d?frac\{(-?\d+)\}\{(\d+)\}", text)
+    if frac and int(frac.group(2)):
+        return Fraction(int(frac.group(1)), int(frac.group(2)))
+    m = _FRACTION.search(text)
+    first = _NUMBER.search(text)
+    if m and first and m.start() <= first.start():
+        return Fraction(int(m.group(1)), int(m.group(2))) if int(m.group(2)) else None
+    if not first:
+        return None
+    return parse_number(first.group(0))
+
+
+def normalize(text: str) -> str:
+    """Canonical answer string: the number when there is one (`72.00` -> `72`), else stripped text."""
+    value = answer_value(text)
+    if value is not None:
+        return canonical(value)
+    return text.strip().rstrip(".").strip()
+
+
+def _math_verify(gold: str, predicted: str) -> bool:
+    from math_verify import parse, verify
+
+    # math-verify's timeouts use signals, which only work in the main thread
+    timeout = 5 if threading.current_thread() is threading.main_thread() else None
+    try:
+        g = parse(f"${gold}$", parsing_timeout=timeout)
+        p = parse(f"${predicted}$", parsing_timeout=timeout)
+        return bool(g and p and verify(g, p, timeout_seconds=timeout))
+    except Exception:  # a grader failure is a wrong answer, never a crash
+        return False
+
+
+def equivalent(gold: str, predicted: Optional[str]) -> bool:
+    """Whether a predicted answer equals the gold: exact numbers first, math-verify otherwise."""
+    if predicted is None or not predicted.strip():
+        return False
+    g, p = answer_value(gold), answer_value(predicted)
+    if g is not None and p is not None:
+        return g == p
+    return _math_verify(gold, predicted)
