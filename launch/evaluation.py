@@ -31,6 +31,12 @@ def eval_cfg(cfg: DictConfig, num_samples: Optional[int] = None) -> dict[str, An
 
     for name in out["probes"]:
         PROBES.get(name)  # an unknown probe fails here, before training, with the valid names
+    para = str(out.get("paraphraser") or "rule")
+    if para != "rule" and (Path(para).expanduser().exists() or para.startswith(("/", ".", "~"))):
+        from models import resolve_checkpoint
+
+        resolve_checkpoint(para)  # a path that is no checkpoint fails here, before training
+    out["paraphraser_dtype"] = cfg.model.get("dtype", "float32")
     pk = out["pass_at_k"]
     if pk["n"] < 1 or pk["prompts"] < 0 or any(k < 1 for k in pk["k"]):
         raise ConfigError(f"eval.pass_at_k needs n >= 1, prompts >= 0 and every k >= 1, got {pk}")

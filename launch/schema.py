@@ -37,6 +37,7 @@ class EvalConf:
     probes: list[str] = MISSING  # reasoning-quality probes (eval/probes/)
     scorer: str = MISSING  # information-gain reader: self or a checkpoint path
     pass_at_k: PassAtKConf = field(default_factory=PassAtKConf)
+    paraphraser: str = MISSING  # rule, or an LM checkpoint / hub id that rewords the steps
     answer_max_tokens: int = MISSING
     entropy_threshold: Optional[float] = None
     every_steps: int = MISSING  # evaluate every N training steps (0: only at the end)

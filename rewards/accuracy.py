@@ -19,4 +19,4 @@ class FormatReward(Reward):
     name = "format"
 
     def score_one(self, completion: str, example: Example) -> Optional[float]:
-        return float(self.task.extract_answer(completion) is not None)
+        return float(self.task.has_answer(completion))

@@ -78,6 +78,10 @@ class Task:
         match = _NUMBER.search(completion[idx + len(self.answer_prefix) :].split(self.step_separator)[0])
         return self.normalize(match.group(0)) if match else None
 
+    def has_answer(self, completion: str) -> bool:
+        """Whether the completion states a final answer in the task's format (the format reward)."""
+        return self.extract_answer(completion) is not None
+
     def normalize(self, answer: str) -> str:
         return answer.strip()
 

@@ -182,6 +182,11 @@ class MathWordTask(Task):
         answer = normalize(found.text)
         return answer or None
 
+    def has_answer(self, completion: str) -> bool:
+        """An explicit answer marker (`####`, `A:`, `The answer is`, `\\boxed{}`), not a lenient guess."""
+        found = find_answer(completion, lenient=False)
+        return found is not None and bool(normalize(found.text))
+
     def normalize(self, answer: str) -> str:
         return normalize(answer)
 

@@ -255,3 +255,49 @@ def test_whole_evaluator_on_gsm8k_text_with_a_tiny_model(gsm8k):
     assert not state.notes, state.notes
     assert all(v is not None for v in out.values()), out
     assert out["reasoning/step_validity"] == 1.0 and out["reasoning/right_answer_wrong_steps"] == 0.0
+
+
+def test_format_reward_needs_an_explicit_answer_marker(gsm8k):
+    from rewards.accuracy import FormatReward
+
+    reward = FormatReward(gsm8k)
+    ex = gsm8k.examples("test")[0]
+    assert reward.score_one("so 3 + 4 = 7", ex) == 0.0  # graded leniently, but not in the format
+    assert reward.score_one("so 3 + 4 = 7\n#### 7", ex) == 1.0
+    assert reward.score_one("The answer is \\boxed{7}", ex) == 1.0
+
+
+def test_lm_paraphraser_keeps_numbers_or_falls_back(gsm8k, monkeypatch):
+    import eval.paraphraser as para
+
+    replies = iter(["Natalia sold 24 clips in May, which is 48/2.", "Natalia sold 70 clips altogether."])
+    monkeypatch.setattr(para, "generate", lambda model, tok, prompts, n, batch_size: [next(replies) for _ in prompts])
+    lm = para.LMParaphraser(model=None, tokenizer=type("T", (), {"chat_template": None})())
+    steps = ["Natalia sold 48/2 = 24 clips in May.", "Natalia sold 48+24 = 72 clips altogether."]
+    (reworded,), fallback = lm(gsm8k, [steps])
+    assert reworded[0] == "Natalia sold 24 clips in May, which is 48/2."  # numbers kept: accepted
+    assert reworded[1] == gsm8k.paraphrase_steps([steps[1]])[0]  # 72 became 70: the rule's rewording instead
+    assert fallback == 0.5
+
+
+def test_lm_paraphraser_from_a_checkpoint_through_the_evaluator(gsm8k, tmp_path):
+    from launch.evaluation import eval_cfg
+    from models import build_tiny, save_checkpoint
+
+    model, tokenizer = build_tiny(compose([]).model, gsm8k, seed=0)
+    save_checkpoint(model, tokenizer, tmp_path / "para")
+    with pytest.raises(ConfigError, match="checkpoint path does not exist"):
+        eval_cfg(compose([f"eval.paraphraser={tmp_path / 'nope'}"]))
+    cfg = eval_cfg(compose([f"eval.paraphraser={tmp_path / 'para'}", "budget.eval_samples=4"]))
+    from eval.backend import LMBackend
+    from eval.probes import PROBES, EvalState
+
+    examples = gsm8k.examples("test")[:4]  # the reference solutions as completions: steps and answers
+    completions = [gsm8k.format_completion(ex.steps, ex.answer) for ex in examples]
+    state = EvalState(task=gsm8k, backend=LMBackend(model, tokenizer, gsm8k, 4, 4), reader=None, cfg=cfg,
+                      examples=examples, completions=completions, answers=[ex.answer for ex in examples],
+                      correct=[1.0] * 4, steps=[gsm8k.split_steps(c) for c in completions], records=[{} for _ in examples])
+    metrics = PROBES.get("paraphrase")().run(state)
+    # an untrained paraphraser writes noise: every step falls back to the rule, and the probe still answers
+    assert metrics["faithfulness/paraphrase_lm_fallback"] == 1.0
+    assert metrics["faithfulness/paraphrase_consistency"] is not None

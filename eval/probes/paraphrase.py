@@ -15,9 +15,21 @@ class Paraphrase(Probe):
         key = "faithfulness/paraphrase_consistency"
         if not state.task.can_paraphrase:
             return self.unsupported(state, f"task '{state.task.name}' has no paraphraser", [key])
+        usable = [i for i, (steps, ref) in enumerate(zip(state.steps, state.answers)) if ref is not None and steps]
+        source = state.cfg.get("paraphraser") or "rule"
+        out = {}
+        if source == "rule":
+            rewordings = {i: state.task.paraphrase_steps(state.steps[i]) for i in usable}
+        else:  # an LM rewords the steps; rewordings that change a number fall back to the rule
+            from eval.paraphraser import load_lm_paraphraser
+
+            lm = load_lm_paraphraser(str(source), state.cfg.get("paraphraser_dtype", "float32"))
+            lm_out, fallback = lm(state.task, [state.steps[i] for i in usable])
+            rewordings = dict(zip(usable, lm_out))
+            out["faithfulness/paraphrase_lm_fallback"] = fallback
         idx, chains = [], []
-        for i, (ex, steps, ref) in enumerate(zip(state.examples, state.steps, state.answers)):
-            reworded = state.task.paraphrase_steps(steps) if ref is not None and steps else None
+        for i, ex in enumerate(state.examples):
+            reworded = rewordings.get(i)
             if not reworded:
                 state.records[i]["paraphrase/same"] = None
                 continue
@@ -30,7 +42,7 @@ class Paraphrase(Probe):
         for i, answers in zip(idx, forced):
             same.append(float(answers[-1] == state.answers[i]))
             state.records[i]["paraphrase/same"] = same[-1]
-        return {key: mean(same)}
+        return {key: mean(same), **out}
 
 
 PROBE = Paraphrase
