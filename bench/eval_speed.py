@@ -48,7 +48,7 @@ def main() -> None:
     quiet_libraries()
     model, tok = load_pretrained(args.checkpoint)
     task = load_task("arith", test_size=max(500, args.samples))
-    cfg = dict(num_samples=args.samples, max_new_tokens=48, batch_size=128, progress=False, seed=0, answer_max_tokens=8,
+    cfg = dict(num_samples=args.samples, max_new_tokens=112, batch_size=128, progress=False, seed=0, answer_max_tokens=8,
                pass_at_k=dict(n=8, k=[1, 8], prompts=64, temperature=1.0), entropy_threshold=None)
     print(f"checkpoint {args.checkpoint}, {args.samples} test prompts (+ as many ood), torch threads {torch.get_num_threads()}")
 
@@ -56,7 +56,7 @@ def main() -> None:
     t_full, r_full, full = timed(lambda: evaluate(model, tok, task, {**cfg, "probes": ALL_PROBES}), args.repeats)
     samples = [s for s in full[1] if s["split"] == "test"]
     chains = [Chain(s["prompt"], s["steps"], s["gold"]) for s in samples]
-    t_fast, r_fast, _ = timed(lambda: analyze_truncations(model, tok, task, chains, batch_size=32), args.repeats)
+    t_fast, r_fast, _ = timed(lambda: analyze_truncations(model, tok, task, chains, batch_size=16), args.repeats)
     t_naive, r_naive, _ = timed(
         lambda: (answer_logprobs_naive(model, tok, task, chains), forced_answers_naive(model, tok, task, chains)), 1)
     steps = sum(len(c.steps) for c in chains) / len(chains)

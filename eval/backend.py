@@ -30,15 +30,16 @@ class LMBackend:
     def __init__(self, model, tokenizer, task: Task, batch_size: int = 64, answer_max_tokens: int = 8):
         self.model, self.tokenizer, self.task = model, tokenizer, task
         self.batch_size, self.answer_max_tokens = batch_size, answer_max_tokens
+        self.truncation_rows = 80  # truncation points per batch: the fastest setting measured on CPU (bench/eval_speed.py)
 
     def generate(self, prompts, max_new_tokens, *, do_sample=False, temperature=1.0, n=1, seed=None, desc=None):
         return generate(self.model, self.tokenizer, prompts, max_new_tokens, batch_size=self.batch_size,
                         do_sample=do_sample, temperature=temperature, num_return_sequences=n, seed=seed, desc=desc)
 
     def truncations(self, chains, *, logprobs, answers):
-        # rows = chains x truncation points share one suffix batch: keep it moderate
         return analyze_truncations(self.model, self.tokenizer, self.task, chains, logprobs=logprobs, answers=answers,
-                                   max_answer_tokens=self.answer_max_tokens, batch_size=max(1, self.batch_size // 4))
+                                   max_answer_tokens=self.answer_max_tokens, batch_size=self.batch_size,
+                                   max_rows=self.truncation_rows)
 
     def completion_stats(self, prompts, completions):
         return completion_stats(self.model, self.tokenizer, self.task, prompts, completions, batch_size=self.batch_size)

@@ -21,7 +21,7 @@ from eval.backend import Backend, LMBackend
 from eval.probes import PROBES, EvalState
 from tasks.base import Task
 
-EVALUATOR_VERSION = "2"
+EVALUATOR_VERSION = "3"
 ALL_PROBES = ["pass_at_k", "info_gain", "early_answer", "filler", "paraphrase", "mistake", "step_validity", "cot",
               "calibration", "entropy"]
 log = logging.getLogger("reasonlab")

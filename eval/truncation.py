@@ -93,23 +93,36 @@ class TruncationResult:
 
 
 def _select(cache, rows_chain, device):
-    rows = copy.deepcopy(cache)  # the suffix passes extend the cache: keep the shared one intact
-    rows.batch_select_indices(torch.tensor(rows_chain, device=device))
+    """A new cache holding the given rows (one copy); the shared cache stays intact for the next pass."""
+    idx = torch.tensor(rows_chain, device=device)
+    layers = getattr(cache, "layers", None)
+    if layers and all(getattr(layer, "keys", None) is not None for layer in layers):
+        from transformers import DynamicCache
+
+        rows = DynamicCache()
+        for i, layer in enumerate(layers):
+            rows.update(layer.keys.index_select(0, idx), layer.values.index_select(0, idx), i)
+        return rows
+    rows = copy.deepcopy(cache)
+    rows.batch_select_indices(idx)
     return rows
 
 
 @torch.no_grad()
 def analyze_truncations(
     model, tokenizer, task: Task, chains: Sequence[Chain], *, logprobs: bool = True, answers: bool = True,
-    max_answer_tokens: int = 8, batch_size: int = 16,
+    max_answer_tokens: int = 8, batch_size: int = 16, max_rows: Optional[int] = None,
 ) -> TruncationResult:
     """One forward per batch of full chains; then, for every truncation point at once:
-    the teacher-forced target (log-probabilities) and/or a greedy forced answer."""
+    the teacher-forced target (log-probabilities) and/or a greedy forced answer.
+
+    Batches hold at most `batch_size` chains and, with `max_rows`, at most that many truncation
+    points (a chain with no steps is one point): on CPU a forward's fixed cost dominates small
+    batches, and wide batches of many points pay for their attention masks."""
     out = TruncationResult([[] for _ in chains], [[] for _ in chains])
     device = _device(model)
     prefix_ids = tokenizer(task.answer_prefix, add_special_tokens=False)["input_ids"]
-    for start in range(0, len(chains), batch_size):
-        batch = list(range(start, min(start + batch_size, len(chains))))
+    for batch in _row_batches(chains, batch_size, max_rows):
         full_ids, bounds = [], []
         for k in batch:
             text, ends = prefixes(task, chains[k])
@@ -122,6 +135,18 @@ def analyze_truncations(
         if answers:
             _force_answers(model, tokenizer, task, batch, bounds, cache, offsets, width, prefix_ids, max_answer_tokens, out.answers)
     return out
+
+
+def _row_batches(chains: Sequence[Chain], batch_size: int, max_rows: Optional[int]) -> list[list[int]]:
+    batches, current, rows = [], [], 0
+    for k, chain in enumerate(chains):
+        points = len(chain.steps) + 1
+        if current and (len(current) >= batch_size or (max_rows and rows + points > max_rows)):
+            batches.append(current)
+            current, rows = [], 0
+        current.append(k)
+        rows += points
+    return batches + ([current] if current else [])
 
 
 def _score_targets(model, tokenizer, task, chains, batch, bounds, cache, offsets, width, results):
@@ -151,6 +176,11 @@ def _score_targets(model, tokenizer, task, chains, batch, bounds, cache, offsets
         results[batch[c]].append(lp.mean().item())
 
 
+def _single_token(tokenizer, text: str) -> list[int]:
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return ids if len(ids) == 1 else []
+
+
 def _force_answers(model, tokenizer, task, batch, bounds, cache, offsets, width, prefix_ids, max_tokens, results):
     device = _device(model)
     rows_chain = [c for c in range(len(batch)) for _ in bounds[c]]
@@ -162,12 +192,14 @@ def _force_answers(model, tokenizer, task, batch, bounds, cache, offsets, width,
     pos = torch.tensor([[b + j for j in range(p)] for b in rows_bound], device=device)
     generated = torch.empty(n_rows, 0, dtype=torch.long, device=device)
     done = torch.zeros(n_rows, 1, dtype=torch.bool, device=device)
+    # the answer ends at EOS or at the step separator (extract_answer reads no further)
+    stop = torch.tensor([tokenizer.eos_token_id, *_single_token(tokenizer, task.step_separator)], device=device)
     for _ in range(max_tokens):
         logits = model(input_ids=x, attention_mask=mask, position_ids=pos, cache=rows_cache).logits
         nxt = logits[:, -1].argmax(-1, keepdim=True)  # (rows, 1)
         nxt = nxt.masked_fill(done, tokenizer.pad_token_id)  # rows that ended stay ended
         generated = torch.cat([generated, nxt], dim=1)
-        done |= nxt == tokenizer.eos_token_id
+        done |= torch.isin(nxt, stop)
         if bool(done.all()):
             break
         x = nxt

@@ -191,3 +191,25 @@ def test_reader_with_its_own_tokenizer(tiny):
         if g is not None:
             assert g == pytest.approx(e, abs=1e-5)
     assert "info_gain_self/total" in m
+
+
+def test_pruning_decoder_equals_model_generate_greedy(tiny, monkeypatch):
+    """The evaluator's decode loop (finished rows leave the batch) gives model.generate's greedy text."""
+    import eval.generation as gen
+
+    task, model, tok = tiny
+    prompts = [ex.prompt for ex in task.examples("test")] * 3
+    fast = gen.generate(model, tok, prompts, 40, batch_size=7)
+    monkeypatch.setattr(gen, "_decode", lambda *a, **k: None)  # force the model.generate path
+    assert gen.generate(model, tok, prompts, 40, batch_size=7) == fast
+
+
+def test_sampling_is_seeded_and_n_per_prompt(tiny):
+    from eval.generation import generate
+
+    task, model, tok = tiny
+    prompts = [ex.prompt for ex in task.examples("test")[:4]]
+    a = generate(model, tok, prompts, 20, do_sample=True, num_return_sequences=3, seed=1, batch_size=6)
+    assert len(a) == 12 and a == generate(model, tok, prompts, 20, do_sample=True, num_return_sequences=3, seed=1, batch_size=6)
+    assert a != generate(model, tok, prompts, 20, do_sample=True, num_return_sequences=3, seed=2, batch_size=6)
+    assert len(set(a[:3])) > 1  # the n samples of one prompt differ

@@ -34,13 +34,14 @@ class Paraphrase(Probe):
                 state.records[i]["paraphrase/same"] = None
                 continue
             idx.append(i)
-            chains.append(Chain(ex.prompt, reworded, None))
+            sep = state.task.step_separator  # only the full reworded chain is needed: one truncation point
+            chains.append(Chain(ex.prompt + sep.join(reworded) + sep, [], None))
         if not chains:
             return self.unsupported(state, "no completion had paraphrasable steps and an answer", [key])
         forced = state.backend.truncations(chains, logprobs=False, answers=True).answers
         same = []
         for i, answers in zip(idx, forced):
-            same.append(float(answers[-1] == state.answers[i]))
+            same.append(float(answers[0] == state.answers[i]))
             state.records[i]["paraphrase/same"] = same[-1]
         return {key: mean(same), **out}
 
