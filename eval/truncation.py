@@ -5,16 +5,18 @@ For a chain (prompt, steps s1..sn) the truncation contexts are
     c_i = prompt + s1 + sep + ... + si + sep + answer_prefix        i = 0..n
 
 and every c_i minus its answer prefix is a prefix of the one full text `prompt + s1 sep ... sn sep`.
-So one forward pass over the full text (batched over chains, left-padded) gives the key/value
-cache for every truncation point; each point then only runs its short suffix
-(answer_prefix + answer) against the cache cut at its boundary, through the attention mask.
+So each chain is packed into one sequence: its full text, then one short block per truncation
+point (answer_prefix + gold answer to score, and/or answer_prefix to decode a forced answer
+from), and a 4D attention mask lets each block see only the chain's first tokens up to its
+point, and itself. One forward per batch of chains scores every point; forced answers then take
+one step per answer token, all points at once, on that forward's KV cache. Nothing is copied per
+point, so the cost grows with chain length plus the number of points (bench/eval_growth.py).
 `answer_logprobs_naive` re-encodes every context from scratch, one at a time: the reference the
 fast path is tested against, and the baseline of bench/eval_speed.py.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -63,78 +65,10 @@ def _device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-@torch.no_grad()
-def _encode_full(model, tokenizer, texts_ids: list[list[int]]):
-    """Left-padded forward over full chains; returns (cache, logits, pad offsets, width)."""
-    width = max(len(x) for x in texts_ids)
-    pad = tokenizer.pad_token_id
-    ids = torch.tensor([[pad] * (width - len(x)) + x for x in texts_ids], device=_device(model))
-    mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in texts_ids], device=ids.device)
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
-    offsets = [width - len(x) for x in texts_ids]
-    return out.cache, out.logits, offsets, width
-
-
-def _rows_mask(offsets, bounds_rows, rows_chain, width, suffix_lens, device):
-    """Attention mask (rows, width + S): cache positions of the chain's first `bound` tokens + own suffix."""
-    s_max = max(suffix_lens)
-    mask = torch.zeros(len(rows_chain), width + s_max, dtype=torch.long, device=device)
-    for r, (c, b) in enumerate(zip(rows_chain, bounds_rows)):
-        mask[r, offsets[c] : offsets[c] + b] = 1
-        mask[r, width : width + suffix_lens[r]] = 1
-    return mask
-
-
 @dataclass
 class TruncationResult:
     logprobs: list[list[float]]  # per chain, L_i for i = 0..n ([] when the chain has no target)
     answers: list[list[Optional[str]]]  # per chain, the forced answer after c_i for i = 0..n
-
-
-def _select(cache, rows_chain, device):
-    """A new cache holding the given rows (one copy); the shared cache stays intact for the next pass."""
-    idx = torch.tensor(rows_chain, device=device)
-    layers = getattr(cache, "layers", None)
-    if layers and all(getattr(layer, "keys", None) is not None for layer in layers):
-        from transformers import DynamicCache
-
-        rows = DynamicCache()
-        for i, layer in enumerate(layers):
-            rows.update(layer.keys.index_select(0, idx), layer.values.index_select(0, idx), i)
-        return rows
-    rows = copy.deepcopy(cache)
-    rows.batch_select_indices(idx)
-    return rows
-
-
-@torch.no_grad()
-def analyze_truncations(
-    model, tokenizer, task: Task, chains: Sequence[Chain], *, logprobs: bool = True, answers: bool = True,
-    max_answer_tokens: int = 8, batch_size: int = 16, max_rows: Optional[int] = None,
-) -> TruncationResult:
-    """One forward per batch of full chains; then, for every truncation point at once:
-    the teacher-forced target (log-probabilities) and/or a greedy forced answer.
-
-    Batches hold at most `batch_size` chains and, with `max_rows`, at most that many truncation
-    points (a chain with no steps is one point): on CPU a forward's fixed cost dominates small
-    batches, and wide batches of many points pay for their attention masks."""
-    out = TruncationResult([[] for _ in chains], [[] for _ in chains])
-    device = _device(model)
-    prefix_ids = tokenizer(task.answer_prefix, add_special_tokens=False)["input_ids"]
-    for batch in _row_batches(chains, batch_size, max_rows):
-        full_ids, bounds = [], []
-        for k in batch:
-            text, ends = prefixes(task, chains[k])
-            ids, b = _token_boundaries(tokenizer, text, ends)
-            full_ids.append(ids)
-            bounds.append(b)
-        cache, _, offsets, width = _encode_full(model, tokenizer, full_ids)
-        if logprobs:
-            _score_targets(model, tokenizer, task, chains, batch, bounds, cache, offsets, width, out.logprobs)
-        if answers:
-            _force_answers(model, tokenizer, task, batch, bounds, cache, offsets, width, prefix_ids, max_answer_tokens, out.answers)
-    return out
 
 
 def _row_batches(chains: Sequence[Chain], batch_size: int, max_rows: Optional[int]) -> list[list[int]]:
@@ -149,65 +83,135 @@ def _row_batches(chains: Sequence[Chain], batch_size: int, max_rows: Optional[in
     return batches + ([current] if current else [])
 
 
-def _score_targets(model, tokenizer, task, chains, batch, bounds, cache, offsets, width, results):
-    device = _device(model)
-    rows_chain, rows_bound, suffixes, answer_idx = [], [], [], []
-    for c, k in enumerate(batch):
-        if chains[k].target is None:
-            continue
-        sfx, a_idx = _suffix(tokenizer, task, chains[k].target)
-        for b in bounds[c]:
-            rows_chain.append(c)
-            rows_bound.append(b)
-            suffixes.append(sfx)
-            answer_idx.append(a_idx)
-    if not rows_chain:
-        return
-    lens = [len(s) for s in suffixes]
-    s_max = max(lens)
-    sfx_ids = torch.tensor([s + [tokenizer.pad_token_id] * (s_max - len(s)) for s in suffixes], device=device)
-    pos = torch.tensor([[b + j for j in range(s_max)] for b in rows_bound], device=device)
-    mask = _rows_mask(offsets, rows_bound, rows_chain, width, lens, device)
-    logits = model(input_ids=sfx_ids, attention_mask=mask, position_ids=pos, cache=_select(cache, rows_chain, device)).logits
-    logp = torch.log_softmax(logits.float(), dim=-1)  # (rows, S, vocab)
-    for r, c in enumerate(rows_chain):
-        idx = torch.tensor(answer_idx[r], device=device)
-        lp = logp[r, idx - 1].gather(-1, sfx_ids[r, idx][:, None]).squeeze(-1)  # token j is predicted at j-1
-        results[batch[c]].append(lp.mean().item())
-
-
 def _single_token(tokenizer, text: str) -> list[int]:
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     return ids if len(ids) == 1 else []
 
 
-def _force_answers(model, tokenizer, task, batch, bounds, cache, offsets, width, prefix_ids, max_tokens, results):
+@dataclass
+class _Packed:
+    """One row per chain: the chain's tokens, then a block per truncation point (its scoring
+    suffix and/or its answer prefix), each block seeing only the chain's first `bound` tokens and
+    itself, through a 4D attention mask. No cache is copied per point, so the cost grows with
+    the chain's length plus the number of points, not their product."""
+
+    ids: torch.Tensor  # (B, T)
+    pos: torch.Tensor  # (B, T)
+    mask: torch.Tensor  # (B, 1, T, T) bool
+    score_blocks: list[list[tuple[int, list[int], list[int]]]]  # per chain: (start, ids, answer idx) per point
+    answer_ends: torch.Tensor  # (B, P) index of each point's last answer-prefix token (0 for padding points)
+    answer_ctx: torch.Tensor  # (B, P, T) bool: what each point's forced answer may attend to
+    answer_pos: torch.Tensor  # (B, P) position of each point's first generated token
+    points: list[int]
+
+
+def _pack(tokenizer, task, chains, batch, prefix_ids, logprobs, answers, device) -> _Packed:
+    rows = []
+    for k in batch:
+        text, ends = prefixes(task, chains[k])
+        ids, bounds = _token_boundaries(tokenizer, text, ends)
+        tokens, pos = list(ids), list(range(len(ids)))
+        blocks = []  # (start, length, bound)
+        score, answer_blocks = [], []
+        if logprobs and chains[k].target is not None:
+            sfx, a_idx = _suffix(tokenizer, task, chains[k].target)
+            for b in bounds:
+                score.append((len(tokens), sfx, a_idx))
+                blocks.append((len(tokens), len(sfx), b))
+                tokens += sfx
+                pos += [b + j for j in range(len(sfx))]
+        if answers:
+            for b in bounds:
+                answer_blocks.append((len(tokens), len(prefix_ids), b))
+                blocks.append((len(tokens), len(prefix_ids), b))
+                tokens += prefix_ids
+                pos += [b + j for j in range(len(prefix_ids))]
+        rows.append((ids, tokens, pos, blocks, score, answer_blocks, bounds))
+    T = max(len(r[1]) for r in rows)
+    P = max(len(r[6]) for r in rows)
+    B = len(rows)
+    ids_t = torch.full((B, T), tokenizer.pad_token_id, dtype=torch.long)
+    pos_t = torch.zeros((B, T), dtype=torch.long)
+    mask = torch.zeros((B, T, T), dtype=torch.bool)
+    answer_ends = torch.zeros((B, P), dtype=torch.long)
+    answer_ctx = torch.zeros((B, P, T), dtype=torch.bool)
+    answer_pos = torch.zeros((B, P), dtype=torch.long)
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    for r, (chain_ids, tokens, pos, blocks, score, answer_blocks, bounds) in enumerate(rows):
+        n = len(tokens)
+        ids_t[r, :n] = torch.tensor(tokens)
+        pos_t[r, :n] = torch.tensor(pos)
+        L = len(chain_ids)
+        mask[r, :L, :L] = causal[:L, :L]
+        for start, length, bound in blocks:
+            mask[r, start:start + length, :bound] = True
+            mask[r, start:start + length, start:start + length] = causal[:length, :length]
+        idx = torch.arange(n, T)
+        mask[r, idx, idx] = True  # padding attends to itself only (no empty rows, no NaN)
+        for p, (start, length, bound) in enumerate(answer_blocks):
+            answer_ends[r, p] = start + length - 1
+            answer_ctx[r, p, :bound] = True
+            answer_ctx[r, p, start:start + length] = True
+            answer_pos[r, p] = bound + length
+        rows[r] = score
+    return _Packed(ids_t.to(device), pos_t.to(device), mask[:, None].to(device), [r for r in rows],
+                   answer_ends.to(device), answer_ctx.to(device), answer_pos.to(device),
+                   [len(chains[k].steps) + 1 for k in batch])
+
+
+@torch.no_grad()
+def analyze_truncations(
+    model, tokenizer, task: Task, chains: Sequence[Chain], *, logprobs: bool = True, answers: bool = True,
+    max_answer_tokens: int = 8, batch_size: int = 16, max_rows: Optional[int] = None,
+) -> TruncationResult:
+    """For every truncation point of every chain: the teacher-forced target's mean log-probability
+    and/or a greedy forced answer, from one packed forward per batch of chains (plus one step per
+    answer token).
+
+    Batches hold at most `batch_size` chains and, with `max_rows`, at most that many truncation
+    points (a chain with no steps is one point)."""
+    out = TruncationResult([[] for _ in chains], [[] for _ in chains])
     device = _device(model)
-    rows_chain = [c for c in range(len(batch)) for _ in bounds[c]]
-    rows_bound = [b for c in range(len(batch)) for b in bounds[c]]
-    n_rows, p = len(rows_chain), len(prefix_ids)
-    mask = _rows_mask(offsets, rows_bound, rows_chain, width, [p] * n_rows, device)
-    rows_cache = _select(cache, rows_chain, device)
-    x = torch.tensor([prefix_ids] * n_rows, device=device)
-    pos = torch.tensor([[b + j for j in range(p)] for b in rows_bound], device=device)
-    generated = torch.empty(n_rows, 0, dtype=torch.long, device=device)
-    done = torch.zeros(n_rows, 1, dtype=torch.bool, device=device)
-    # the answer ends at EOS or at the step separator (extract_answer reads no further)
+    prefix_ids = tokenizer(task.answer_prefix, add_special_tokens=False)["input_ids"]
     stop = torch.tensor([tokenizer.eos_token_id, *_single_token(tokenizer, task.step_separator)], device=device)
-    for _ in range(max_tokens):
-        logits = model(input_ids=x, attention_mask=mask, position_ids=pos, cache=rows_cache).logits
-        nxt = logits[:, -1].argmax(-1, keepdim=True)  # (rows, 1)
-        nxt = nxt.masked_fill(done, tokenizer.pad_token_id)  # rows that ended stay ended
-        generated = torch.cat([generated, nxt], dim=1)
-        done |= torch.isin(nxt, stop)
+    for batch in _row_batches(chains, batch_size, max_rows):
+        packed = _pack(tokenizer, task, chains, batch, prefix_ids, logprobs, answers, device)
+        res = model(input_ids=packed.ids, attention_mask=packed.mask, position_ids=packed.pos, use_cache=answers)
+        logp = torch.log_softmax(res.logits.float(), dim=-1) if logprobs else None
+        for r, k in enumerate(batch):
+            for start, sfx, a_idx in packed.score_blocks[r]:
+                at = torch.tensor([start + j for j in a_idx], device=device)
+                tok = torch.tensor([sfx[j] for j in a_idx], device=device)
+                out.logprobs[k].append(logp[r, at - 1].gather(-1, tok[:, None]).mean().item())  # token j predicted at j-1
+        if answers:
+            _decode_answers(model, tokenizer, task, res, packed, batch, max_answer_tokens, stop, out.answers)
+    return out
+
+
+def _decode_answers(model, tokenizer, task, res, packed, batch, max_tokens, stop, results):
+    B, P, T = packed.answer_ctx.shape
+    device = packed.ids.device
+    cache = getattr(res, "cache", None) or getattr(res, "past_key_values", None)
+    nxt = res.logits.gather(1, packed.answer_ends[:, :, None].expand(B, P, res.logits.shape[-1])).argmax(-1)  # (B, P)
+    ctx = packed.answer_ctx  # (B, P, kv) grows by P columns per step
+    pos = packed.answer_pos
+    eye = torch.eye(P, dtype=torch.bool, device=device)[None].expand(B, P, P)
+    generated = [nxt]
+    done = torch.isin(nxt, stop)
+    for _ in range(max_tokens - 1):
         if bool(done.all()):
             break
-        x = nxt
-        pos = pos[:, -1:] + 1
-        mask = torch.cat([mask, torch.ones(n_rows, 1, dtype=mask.dtype, device=device)], dim=1)
-    texts = tokenizer.batch_decode(generated, skip_special_tokens=True)
-    for r, c in enumerate(rows_chain):
-        results[batch[c]].append(task.extract_answer(task.answer_prefix + texts[r]))
+        ctx = torch.cat([ctx, eye], dim=2)  # each new token sees its point's context, its own tokens, itself
+        step = model(input_ids=nxt, attention_mask=ctx[:, None], position_ids=pos, cache=cache, use_cache=True)
+        cache = getattr(step, "cache", None) or getattr(step, "past_key_values", None)
+        nxt = step.logits.argmax(-1).masked_fill(done, tokenizer.pad_token_id)  # points that ended stay ended
+        generated.append(nxt)
+        done |= torch.isin(nxt, stop)
+        pos = pos + 1
+    gen = torch.stack(generated, dim=-1)  # (B, P, steps)
+    for r, k in enumerate(batch):
+        texts = tokenizer.batch_decode(gen[r, : packed.points[r]], skip_special_tokens=True)
+        results[k].extend(task.extract_answer(task.answer_prefix + t) for t in texts)
 
 
 def answer_logprobs(model, tokenizer, task: Task, chains: Sequence[Chain], batch_size: int = 16) -> list[list[float]]:

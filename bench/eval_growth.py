@@ -1,0 +1,103 @@
+"""How evaluation cost grows with the number of samples and with chain length.
+
+  (1) samples 50, 200, 800: accuracy-only and full-suite evaluator time on the study's base model;
+  (2) chain length 2, 4, 8, 16 steps (arith problems of exactly that many steps, their reference
+      chains): information gain + early answering through the prefix-sharing path and the naive
+      path (every truncated context re-encoded and decoded from scratch), on the same chains.
+With prefix reuse the probes' cost grows about linearly with chain length (one encoding of the
+chain plus a short suffix per point); the naive path re-encodes a context per point, so it grows
+quadratically. Prints both tables and writes docs/eval_growth.png.
+
+    python bench/eval_growth.py --checkpoint outputs/study/base --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), min(times), max(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint", default="outputs/study/base")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--samples", type=int, nargs="+", default=[50, 200, 800])
+    ap.add_argument("--lengths", type=int, nargs="+", default=[2, 4, 8, 16])
+    ap.add_argument("--chains", type=int, default=50, help="chains per length (naive path is slow)")
+    ap.add_argument("--png", default=str(ROOT / "docs" / "eval_growth.png"))
+    args = ap.parse_args()
+
+    from eval.evaluator import ALL_PROBES, evaluate
+    from eval.truncation import Chain, analyze_truncations, answer_logprobs_naive, forced_answers_naive
+    from launch.common import quiet_libraries
+    from models import load_pretrained
+    from tasks import load_task
+
+    quiet_libraries()
+    model, tok = load_pretrained(args.checkpoint)
+    cfg = dict(max_new_tokens=112, batch_size=128, progress=False, seed=0, answer_max_tokens=8,
+               pass_at_k=dict(n=8, k=[1, 8], prompts=64, temperature=1.0), entropy_threshold=None)
+    task = load_task("arith", test_size=max(args.samples), ood_size=max(args.samples))
+    by_samples = []
+    for n in args.samples:
+        acc = median_time(lambda: evaluate(model, tok, task, {**cfg, "num_samples": n, "probes": []}), args.repeats)
+        full = median_time(lambda: evaluate(model, tok, task, {**cfg, "num_samples": n, "probes": ALL_PROBES}), args.repeats)
+        by_samples.append((n, acc, full))
+        print(f"samples {n}: accuracy-only {acc[0]:.2f}s, full suite {full[0]:.2f}s", flush=True)
+
+    by_length = []
+    for k in args.lengths:
+        t = load_task("arith", train_steps=[k, k], ood_steps=[k, k], train_size=200, test_size=args.chains, ood_size=1)
+        chains = [Chain(ex.prompt, list(ex.steps), ex.answer) for ex in t.examples("test")]
+        fast = median_time(lambda: analyze_truncations(model, tok, t, chains, batch_size=128, max_rows=80), args.repeats)
+        naive = median_time(lambda: (answer_logprobs_naive(model, tok, t, chains), forced_answers_naive(model, tok, t, chains)), 1)
+        by_length.append((k, fast, naive))
+        print(f"steps {k}: fast {fast[0]:.2f}s, naive {naive[0]:.2f}s", flush=True)
+
+    print("\n| samples | accuracy-only s | full suite s | suite / accuracy |\n|---|---|---|---|")
+    for n, acc, full in by_samples:
+        print(f"| {n} | {acc[0]:.2f} ({acc[1]:.2f}-{acc[2]:.2f}) | {full[0]:.2f} ({full[1]:.2f}-{full[2]:.2f}) | {full[0] / acc[0]:.2f} |")
+    print(f"\n| steps per chain ({args.chains} chains) | info gain + early answer, fast s | naive s | naive / fast |\n|---|---|---|---|")
+    for k, fast, naive in by_length:
+        print(f"| {k} | {fast[0]:.3f} ({fast[1]:.3f}-{fast[2]:.3f}) | {naive[0]:.2f} | {naive[0] / fast[0]:.1f} |")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    ns = [r[0] for r in by_samples]
+    a.plot(ns, [r[1][0] for r in by_samples], "o-", label="accuracy only")
+    a.plot(ns, [r[2][0] for r in by_samples], "o-", label="full suite")
+    a.set(xlabel="test samples (and as many ood)", ylabel="seconds", title="Evaluator time vs samples", xscale="log",
+          yscale="log")
+    a.legend()
+    ks = [r[0] for r in by_length]
+    b.plot(ks, [r[1][0] for r in by_length], "o-", label="prefix sharing (reasonlab)")
+    b.plot(ks, [r[2][0] for r in by_length], "o-", label="naive re-encoding")
+    b.set(xlabel="steps per chain", ylabel="seconds", title=f"Info gain + early answering, {args.chains} chains")
+    b.legend()
+    fig.suptitle(f"CPU, 2 cores, tiny model ({args.checkpoint}); medians of {args.repeats} runs")
+    fig.tight_layout()
+    fig.savefig(args.png, dpi=110)
+    print(f"\nfigure: {args.png}")
+
+
+if __name__ == "__main__":
+    main()
