@@ -24,3 +24,58 @@ class StopOnNonFiniteLoss(TrainerCallback):
                 + (f" (last good checkpoint: {kept})" if kept else "")
                 + ". Lower trainer.learning_rate or check the data"
             )
+
+
+class Preempted(RunError):
+    """The run was asked to stop (preemption or time limit) and saved a checkpoint to resume from."""
+
+
+class SaveOnPreemption(TrainerCallback):
+    """SLURM's preemption / time-limit signal (SIGUSR2 through submitit, or SIGTERM) ends the run
+    at the end of the current optimizer step with a full checkpoint (model, optimizer, scheduler,
+    RNG, step); then the handler that was installed before (submitit's: requeue the same command)
+    runs, or, without one, the run stops with a message. The requeued or rerun command resumes
+    from that checkpoint (resume=auto). No metrics.json is written by the interrupted run."""
+
+    SIGNALS = ("SIGUSR2", "SIGTERM")
+
+    def __init__(self):
+        import signal
+        import threading
+
+        self.pending: int | None = None
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                if hasattr(signal, name):
+                    num = getattr(signal, name)
+                    self.previous[num] = signal.signal(num, self._on_signal)
+
+    def _on_signal(self, signum, frame):
+        self.pending = signum
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.pending is not None:
+            control.should_save = True
+            control.should_training_stop = True
+
+    def on_save(self, args, state, control, **kwargs):
+        if self.pending is None:
+            return
+        import signal
+
+        signum, self.pending = self.pending, None
+        self.restore()
+        previous = self.previous.get(signum)
+        if callable(previous):
+            previous(signum, None)  # submitit: checkpoint() -> requeue the same command, then exit
+        raise Preempted(
+            f"stopped by {signal.Signals(signum).name} at step {state.global_step}; checkpoint saved in "
+            f"{args.output_dir}. Rerun the same command to resume (resume=auto)"
+        )
+
+    def restore(self):
+        import signal
+
+        for num, handler in self.previous.items():
+            signal.signal(num, handler if handler is not None else signal.SIG_DFL)

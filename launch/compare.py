@@ -94,7 +94,7 @@ def load_runs(root: Path) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
                 groups.setdefault(group_of(d.name), []).append(json.loads(metrics.read_text()))
             except json.JSONDecodeError:
                 incomplete.append(f"{d.name} (unreadable metrics.json)")
-        elif (d / ".hydra").is_dir() or (d / "checkpoints").is_dir():
+        elif any((d / sub).is_dir() for sub in (".hydra", "checkpoints", "final")):
             incomplete.append(d.name)
     return groups, incomplete
 

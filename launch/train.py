@@ -114,7 +114,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     done, resume_from = prepare_run_dir(cfg, Path(cfg.run_dir))
     if done is not None:
         return done
-    from launch.callbacks import StopOnNonFiniteLoss
+    from launch.callbacks import SaveOnPreemption, StopOnNonFiniteLoss
     from launch.evaluation import PeriodicEval, eval_cfg, load_reader, run_evaluation
     from models import count_parameters, load_model, save_checkpoint, wrap_peft
     from trainers import TRAINERS, RunContext
@@ -135,7 +135,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
     run_dir.mkdir(parents=True, exist_ok=True)
     report_to = start_logger(cfg, run_dir)
-    callbacks = [StopOnNonFiniteLoss()]
+    preemption = SaveOnPreemption()
+    callbacks = [StopOnNonFiniteLoss(), preemption]
     if cfg.eval.every_steps:
         callbacks.append(PeriodicEval(cfg, tokenizer, task, run_dir, reader))
     ctx = RunContext(cfg=cfg, task=task, model=model, tokenizer=tokenizer, run_dir=run_dir, report_to=report_to,
@@ -144,7 +145,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     quiet_progress(trainer)
 
     t0 = time.perf_counter()
-    trainer.train(resume_from_checkpoint=resume_from)
+    try:
+        trainer.train(resume_from_checkpoint=resume_from)
+    finally:
+        preemption.restore()
     train_seconds = time.perf_counter() - t0
     model = trainer.model
     final = save_checkpoint(model, tokenizer, run_dir / "final")

@@ -108,3 +108,80 @@ def test_non_finite_loss_stops_the_run_naming_the_step(tmp_path):
     for bad in (float("nan"), float("inf")):
         with pytest.raises(RunError, match=r"loss became (nan|inf) at step 5.*last good checkpoint: .*checkpoint-4"):
             StopOnNonFiniteLoss().on_log(args, state, None, logs={"loss": bad})
+
+
+def _run_until(args, path, sig, env=None):
+    """Start a run, wait until `path` exists, send `sig`; return (returncode, stderr)."""
+    cmd = [sys.executable, "-m", "launch.train", *args]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not path.exists():
+        assert proc.poll() is None, f"the run ended before {path.name} appeared"
+        assert time.time() < deadline, f"no {path.name} after 300 s"
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=300)
+    return proc.returncode, err
+
+
+def test_preemption_signal_saves_a_checkpoint_and_the_rerun_resumes(tmp_path, base_run):
+    """SLURM's preemption signal (SIGUSR2 via submitit) mid-training: a checkpoint at that step, a
+    clear message, no metrics.json; the same command again (what submitit's requeue runs) resumes
+    and ends with the metrics of an uninterrupted run."""
+    import re
+
+    clean, pre = tmp_path / "clean", tmp_path / "pre"
+    args = lambda out: [a.replace("budget.max_steps=6", "budget.max_steps=30").replace("checkpoint.every_steps=2",
+                                                                                        "checkpoint.every_steps=10")
+                        for a in _args("sft", out, base_run)]
+    _run(args(clean))
+    code, err = _run_until(args(pre), pre / "run" / "checkpoints" / "checkpoint-10" / "trainer_state.json",
+                           signal.SIGUSR2)
+    assert code != 0
+    m = re.search(r"error: stopped by SIGUSR2 at step (\d+); checkpoint saved in .*Rerun the same command", err)
+    assert m, err[-2000:]
+    step = int(m.group(1))
+    assert 10 <= step < 30 and (pre / "run" / "checkpoints" / f"checkpoint-{step}" / "trainer_state.json").is_file()
+    assert not (pre / "run" / "metrics.json").exists()
+    _run(args(pre))
+    a = json.loads((clean / "run" / "metrics.json").read_text())
+    b = json.loads((pre / "run" / "metrics.json").read_text())
+    assert _comparable(a) == _comparable(b)
+
+
+def test_preemption_hands_over_to_the_previous_handler(monkeypatch):
+    """Under submitit the handler installed before the run (its checkpoint-and-requeue) runs after
+    the checkpoint is saved."""
+    from types import SimpleNamespace
+
+    from launch.callbacks import Preempted, SaveOnPreemption
+
+    calls = []
+    previous = signal.signal(signal.SIGUSR2, lambda signum, frame: calls.append(signum))
+    try:
+        cb = SaveOnPreemption()
+        os.kill(os.getpid(), signal.SIGUSR2)
+        control = SimpleNamespace(should_save=False, should_training_stop=False)
+        cb.on_step_end(None, SimpleNamespace(global_step=7), control)
+        assert control.should_save and control.should_training_stop and not calls
+        with pytest.raises(Preempted, match="stopped by SIGUSR2 at step 7"):
+            cb.on_save(SimpleNamespace(output_dir="/x/checkpoints"), SimpleNamespace(global_step=7), control)
+        assert calls == [signal.SIGUSR2]  # submitit's requeue would run here
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+
+
+def test_kill_during_evaluation_leaves_no_metrics_and_compare_says_incomplete(tmp_path, base_run):
+    from conftest import run_cli
+
+    out = tmp_path / "sweep"
+    args = [a.replace("eval.probes=[step_validity,cot]", "eval.probes=[pass_at_k,info_gain,early_answer]")
+            for a in _args("sft", out, base_run)] + ["budget.eval_samples=64", "checkpoint.every_steps=0"]
+    code, _ = _run_until(args, out / "run" / "final" / "model.safetensors", signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    assert not (out / "run" / "metrics.json").exists() and not (out / "run" / "samples.jsonl").exists()
+    _run([*_args("sft", out, base_run)[:-1], "run_name=other"])  # one complete run beside it
+    proc = run_cli("launch.compare", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "incomplete run skipped (no metrics.json): run" in proc.stderr

@@ -48,3 +48,20 @@ def test_wandb_key_never_written_to_the_run(run_cfg, base_run, monkeypatch, tmp_
     train(cfg)
     leaks = [str(p) for p in Path(cfg.run_dir).rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
     assert not leaks, leaks
+
+
+def test_no_pickle_loading_and_trainer_state_loads_with_weights_only():
+    """The project loads weights only as safetensors; the one pickle path, the Trainer's own
+    optimizer/scheduler/RNG files on resume, goes through torch.load(weights_only=True)."""
+    import inspect
+
+    import transformers.trainer as hf_trainer
+
+    pattern = re.compile(r"torch\.load\s*\(|pickle\.loads?\s*\(|joblib\.load\s*\(")
+    hits = [f"{p.relative_to(ROOT)}:{i}" for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")
+            for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line.split("#", 1)[0])]
+    assert not hits, hits
+    source = inspect.getsource(hf_trainer)
+    starts = [m.start() for m in re.finditer(r"torch\.load\(", source)]
+    assert starts and all("weights_only=True" in source[m.start(): m.start() + 400]
+                          for m in re.finditer(r"torch\.load\(", source)), "a Trainer torch.load without weights_only"
