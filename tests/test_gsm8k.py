@@ -301,3 +301,16 @@ def test_lm_paraphraser_from_a_checkpoint_through_the_evaluator(gsm8k, tmp_path)
     # an untrained paraphraser writes noise: every step falls back to the rule, and the probe still answers
     assert metrics["faithfulness/paraphrase_lm_fallback"] == 1.0
     assert metrics["faithfulness/paraphrase_consistency"] is not None
+
+
+@pytest.mark.parametrize("trainer", ["sft", "grpo", "rlag", "rlsf", "entropy_rlvr"])
+def test_every_trainer_runs_on_gsm8k(tmp_path, trainer):
+    """experiment=compare_gsm8k runs every trainer on GSM8K: one step each with a tiny model."""
+    from launch.train import train
+
+    cfg = compose([*TINY, f"trainer={trainer}", "budget.max_steps=1", "budget.eval_samples=2",
+                   "eval.pass_at_k.prompts=2", *([] if trainer == "sft" else ["trainer.num_generations=4"]), "task=gsm8k", f"task.path={GSM8K}", f"task.ood_path={SVAMP}",
+                   f"output_root={tmp_path}", "eval.probes=[step_validity,cot]"])
+    metrics = train(cfg)
+    assert metrics["task"] == "gsm8k" and metrics["train/steps"] == 1
+    assert metrics["trainer"] == trainer and (tmp_path / cfg.run_name / "metrics.json").is_file()
