@@ -11,7 +11,7 @@ from typing import Optional, Protocol, Sequence
 
 from eval.generation import generate
 from eval.truncation import Chain, TruncationResult, analyze_truncations
-from models.scoring import CompletionStats, completion_stats
+from models.scoring import CompletionStats, completion_stats, stats_from_decoding
 from tasks.base import Task
 
 
@@ -40,6 +40,16 @@ class LMBackend:
         return analyze_truncations(self.model, self.tokenizer, self.task, chains, logprobs=logprobs, answers=answers,
                                    max_answer_tokens=self.answer_max_tokens, batch_size=self.batch_size,
                                    max_rows=self.truncation_rows)
+
+    def generate_with_stats(self, prompts, max_new_tokens, desc=None):
+        """Greedy completions and, where they line up, their token statistics from the decoding
+        itself (None where the evaluator must run `completion_stats`)."""
+        raw: list = []
+        texts = generate(self.model, self.tokenizer, prompts, max_new_tokens, batch_size=self.batch_size, desc=desc,
+                         token_stats=raw)
+        stats = [None if r is None else stats_from_decoding(self.tokenizer, self.task, t, r[0], r[1])
+                 for t, r in zip(texts, raw)]
+        return texts, stats
 
     def completion_stats(self, prompts, completions):
         return completion_stats(self.model, self.tokenizer, self.task, prompts, completions, batch_size=self.batch_size)

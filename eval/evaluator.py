@@ -27,9 +27,13 @@ ALL_PROBES = ["pass_at_k", "info_gain", "early_answer", "filler", "paraphrase", 
 log = logging.getLogger("reasonlab")
 
 
-def _score_split(backend: Backend, task: Task, examples, cfg, split: str):
-    completions = backend.generate([ex.prompt for ex in examples], cfg["max_new_tokens"],
-                                   desc=f"eval {split}" if cfg.get("progress", True) else None)
+def _score_split(backend: Backend, task: Task, examples, cfg, split: str, with_stats: bool = False):
+    prompts, desc = [ex.prompt for ex in examples], f"eval {split}" if cfg.get("progress", True) else None
+    stats = None
+    if with_stats and hasattr(backend, "generate_with_stats"):  # calibration/entropy from the decoding itself
+        completions, stats = backend.generate_with_stats(prompts, cfg["max_new_tokens"], desc=desc)
+    else:
+        completions = backend.generate(prompts, cfg["max_new_tokens"], desc=desc)
     answers = [task.extract_answer(c) for c in completions]
     correct = [task.score(c, ex) for c, ex in zip(completions, examples)]
     records = [
@@ -37,7 +41,7 @@ def _score_split(backend: Backend, task: Task, examples, cfg, split: str):
          "correct": s, "steps": task.split_steps(c)}
         for ex, c, a, s in zip(examples, completions, answers, correct)
     ]
-    return completions, answers, correct, records
+    return completions, answers, correct, records, stats
 
 
 def evaluate(
@@ -54,20 +58,21 @@ def evaluate(
 
     ood = task.examples("ood")[: cfg["num_samples"]]
     if ood:
-        _, _, ood_correct, ood_records = _score_split(backend, task, ood, cfg, "ood")
+        _, _, ood_correct, ood_records, _ = _score_split(backend, task, ood, cfg, "ood")
         metrics["ood_accuracy"] = sum(ood_correct) / len(ood_correct)
     else:
         metrics["ood_accuracy"], ood_records = None, []
 
     examples = task.examples("test")[: cfg["num_samples"]]
-    completions, answers, correct, records = _score_split(backend, task, examples, cfg, "test")
+    wants_stats = any(p in ("calibration", "entropy") for p in cfg.get("probes", ALL_PROBES))
+    completions, answers, correct, records, stats = _score_split(backend, task, examples, cfg, "test", wants_stats)
     metrics = {"accuracy": sum(correct) / len(correct) if correct else None, **metrics}
     metrics["eval/num_samples"] = len(examples)
     t_acc = time.perf_counter() - t0
 
     state = EvalState(task=task, backend=backend, reader=reader_backend, cfg=dict(cfg), examples=examples,
                       completions=completions, answers=answers, correct=correct,
-                      steps=[r["steps"] for r in records], records=records)
+                      steps=[r["steps"] for r in records], records=records, _stats=stats)
     timings = {}
     for name in cfg.get("probes", ALL_PROBES):
         probe = PROBES.get(name)()

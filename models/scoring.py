@@ -76,3 +76,28 @@ def completion_stats(
                     stats.answer_prob = tok_prob[b][answer].mean().item()
             out.append(stats)
     return out
+
+
+def stats_from_decoding(tokenizer, task: Task, completion: str, ids: list[int], per_token: list[list[float]]) -> Optional[CompletionStats]:
+    """The same statistics as `completion_stats`, from the distributions the tokens were chosen from
+    during greedy decoding (no second forward). None when the completion does not re-tokenize to
+    the generated ids (character spans would not line up): the caller runs the forward instead."""
+    enc = tokenizer(completion, add_special_tokens=False, return_offsets_mapping=True)
+    if enc["input_ids"] != list(ids) or len(per_token) != len(ids):
+        return None
+    reasoning_end = len(task.reasoning_of(completion))
+    span = answer_span(task, completion)
+    stats = CompletionStats()
+    answer = []
+    for (start, end), (entropy, p1, p2, p_tok) in zip(enc["offset_mapping"], per_token):
+        if end <= start:
+            continue
+        if end <= reasoning_end:
+            stats.reasoning_entropies.append(entropy)
+        if span is not None and start >= span[0] and end <= span[1]:
+            answer.append((p1 - p2, p_tok))
+    if answer:
+        stats.answer_tokens = len(answer)
+        stats.answer_confidence = sum(a for a, _ in answer) / len(answer)
+        stats.answer_prob = sum(b for _, b in answer) / len(answer)
+    return stats

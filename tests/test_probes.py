@@ -213,3 +213,24 @@ def test_sampling_is_seeded_and_n_per_prompt(tiny):
     assert len(a) == 12 and a == generate(model, tok, prompts, 20, do_sample=True, num_return_sequences=3, seed=1, batch_size=6)
     assert a != generate(model, tok, prompts, 20, do_sample=True, num_return_sequences=3, seed=2, batch_size=6)
     assert len(set(a[:3])) > 1  # the n samples of one prompt differ
+
+
+def test_stats_recorded_while_decoding_equal_a_second_forward(base_run):
+    """Calibration and entropy read the distributions the greedy tokens were chosen from; they equal
+    a teacher-forced forward over prompt + completion (a trained model, so answers are written)."""
+    from eval.backend import LMBackend
+    from models import load_pretrained
+    from models.scoring import completion_stats
+
+    task = load_task("arith", train_size=10, test_size=12, ood_size=5)
+    model, tok = load_pretrained(str(base_run))
+    prompts = [ex.prompt for ex in task.examples("test")]
+    backend = LMBackend(model, tok, task, batch_size=4)
+    texts, decoded = backend.generate_with_stats(prompts, 80)
+    forward = completion_stats(model, tok, task, prompts, texts)
+    assert all(d is not None for d in decoded) and sum(d.answer_tokens > 0 for d in decoded) >= 6
+    for d, f in zip(decoded, forward):
+        assert d.answer_tokens == f.answer_tokens and len(d.reasoning_entropies) == len(f.reasoning_entropies)
+        assert d.reasoning_entropies == pytest.approx(f.reasoning_entropies, abs=1e-4)
+        for a, b in ((d.answer_confidence, f.answer_confidence), (d.answer_prob, f.answer_prob)):
+            assert (a is None and b is None) or a == pytest.approx(b, abs=1e-4)

@@ -42,9 +42,16 @@ class EvalState:
 
 
     def stats(self) -> list[CompletionStats]:
-        """Entropies and answer confidence of every completion (one forward each), shared by probes."""
+        """Entropies and answer confidence of every completion, shared by probes: recorded while
+        decoding where possible, else from one forward over prompt + completion."""
         if self._stats is None:
-            self._stats = self.backend.completion_stats([ex.prompt for ex in self.examples], self.completions)
+            self._stats = [None] * len(self.examples)
+        missing = [i for i, st in enumerate(self._stats) if st is None]
+        if missing:
+            computed = self.backend.completion_stats([self.examples[i].prompt for i in missing],
+                                                     [self.completions[i] for i in missing])
+            for i, st in zip(missing, computed):
+                self._stats[i] = st
         return self._stats
 
 
