@@ -106,7 +106,7 @@ class _Packed:
 
 
 def _pack(tokenizer, task, chains, batch, prefix_ids, logprobs, answers, device) -> _Packed:
-    rows = []
+    rows, scores = [], []
     for k in batch:
         text, ends = prefixes(task, chains[k])
         ids, bounds = _token_boundaries(tokenizer, text, ends)
@@ -126,9 +126,10 @@ def _pack(tokenizer, task, chains, batch, prefix_ids, logprobs, answers, device)
                 blocks.append((len(tokens), len(prefix_ids), b))
                 tokens += prefix_ids
                 pos += [b + j for j in range(len(prefix_ids))]
-        rows.append((ids, tokens, pos, blocks, score, answer_blocks, bounds))
+        rows.append((ids, tokens, pos, blocks, answer_blocks, bounds))
+        scores.append(score)
     T = max(len(r[1]) for r in rows)
-    P = max(len(r[6]) for r in rows)
+    P = max(len(r[5]) for r in rows)
     B = len(rows)
     ids_t = torch.full((B, T), tokenizer.pad_token_id, dtype=torch.long)
     pos_t = torch.zeros((B, T), dtype=torch.long)
@@ -137,7 +138,7 @@ def _pack(tokenizer, task, chains, batch, prefix_ids, logprobs, answers, device)
     answer_ctx = torch.zeros((B, P, T), dtype=torch.bool)
     answer_pos = torch.zeros((B, P), dtype=torch.long)
     causal = torch.ones(T, T, dtype=torch.bool).tril()
-    for r, (chain_ids, tokens, pos, blocks, score, answer_blocks, bounds) in enumerate(rows):
+    for r, (chain_ids, tokens, pos, blocks, answer_blocks, bounds) in enumerate(rows):
         n = len(tokens)
         ids_t[r, :n] = torch.tensor(tokens)
         pos_t[r, :n] = torch.tensor(pos)
@@ -153,8 +154,7 @@ def _pack(tokenizer, task, chains, batch, prefix_ids, logprobs, answers, device)
             answer_ctx[r, p, :bound] = True
             answer_ctx[r, p, start:start + length] = True
             answer_pos[r, p] = bound + length
-        rows[r] = score
-    return _Packed(ids_t.to(device), pos_t.to(device), mask[:, None].to(device), [r for r in rows],
+    return _Packed(ids_t.to(device), pos_t.to(device), mask[:, None].to(device), scores,
                    answer_ends.to(device), answer_ctx.to(device), answer_pos.to(device),
                    [len(chains[k].steps) + 1 for k in batch])
 
