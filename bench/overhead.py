@@ -63,7 +63,8 @@ def raw_trl_run(trainer: str, base: str, steps: int, out: str) -> float:
     common = dict(output_dir=out, max_steps=steps, per_device_train_batch_size=m.batch_size,
                   learning_rate=m.learning_rate, lr_scheduler_type=m.lr_scheduler_type, warmup_steps=m.warmup_steps,
                   logging_steps=cfg.logging_steps, save_strategy="no", report_to=[], seed=0, data_seed=0, use_cpu=True,
-                  disable_tqdm=True, gradient_checkpointing=False, dataloader_num_workers=0)
+                  disable_tqdm=True, gradient_checkpointing=False, dataloader_num_workers=0,
+                  bf16=False)  # TRL's configs default to bf16 autocast, which reasonlab uses only on GPUs
     if trainer == "sft":
         data = Dataset.from_dict({"prompt": [ex.prompt for ex in examples],
                                   "completion": [task.format_completion(ex.steps, ex.answer) for ex in examples]})
@@ -94,12 +95,15 @@ def main() -> None:
     ap.add_argument("--sft-steps", type=int, default=100)
     ap.add_argument("--grpo-steps", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--trainers", nargs="+", default=["sft", "grpo"], choices=["sft", "grpo"])
     args = ap.parse_args()
     from launch.common import quiet_libraries
 
     quiet_libraries()
     rows = []
     for trainer, steps in (("sft", args.sft_steps), ("grpo", args.grpo_steps)):
+        if trainer not in args.trainers:
+            continue
         ours, raw = [], []
         for _ in range(args.repeats):  # alternate, so drift in machine speed hits both alike
             with tempfile.TemporaryDirectory() as d:
