@@ -53,7 +53,7 @@ def main() -> None:
         results[target] = train(cfg)
     results["trace"].setdefault("info_gain_self/total", results["trace"]["info_gain/total"])
     print("\n(info_gain/: read by the trace model for both; info_gain_self/: each model reading itself)")
-    print(f"\n| metric | trace | filler | trace - filler |\n|---|---|---|---|")
+    print("\n| metric | trace | filler | trace - filler |\n|---|---|---|---|")
     for k in KEYS:
         a, b = results["trace"].get(k), results["filler"].get(k)
         diff = f"{a - b:+.3f}" if a is not None and b is not None else "-"

@@ -20,7 +20,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, Llama
 
 from models.tokenizer import build_char_tokenizer
 from tasks.base import Task
-from tasks.registry import ConfigError
+from tasks.registry import ConfigError, first_line
 
 log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -79,8 +79,7 @@ def load_pretrained(path: str, dtype: str = "float32", trust_remote_code: bool =
             path, dtype=_dtype(dtype), trust_remote_code=trust_remote_code, use_safetensors=True
         )
     except OSError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"could not load model '{path}': {first}") from None
+        raise ConfigError(f"could not load model '{path}': {first_line(e)}") from None
     if model.config.vocab_size < len(tokenizer):
         raise ConfigError(
             f"tokenizer of '{path}' has {len(tokenizer)} tokens but the model only {model.config.vocab_size}: "

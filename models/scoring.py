@@ -44,7 +44,7 @@ def completion_stats(
     device = next(model.parameters()).device
     out: list[CompletionStats] = []
     for start in range(0, len(prompts), batch_size):
-        texts, spans, metas = [], [], []
+        texts, metas = [], []
         for prompt, completion in zip(prompts[start : start + batch_size], completions[start : start + batch_size]):
             texts.append(prompt + completion)
             span = answer_span(task, completion)

@@ -4,7 +4,7 @@ explanation under the knowledge-augmented prompt (exp of the mean token log-prob
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 

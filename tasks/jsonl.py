@@ -10,9 +10,30 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any, Iterator
 
 from tasks.base import SPLITS, Example, Task
 from tasks.registry import ConfigError
+
+
+def read_jsonl(path: Path, noun: str = "records") -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-empty line; a ConfigError naming the file and line for
+    a line that is not a JSON object, and for a file without any."""
+    n = 0
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ConfigError(f"{path}:{lineno}: not valid JSON ({e.msg}); each line must be one JSON object") from None
+            if not isinstance(row, dict):
+                raise ConfigError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            n += 1
+            yield lineno, row
+    if not n:
+        raise ConfigError(f"{path}: the file has no {noun} (expected one JSON object per line)")
 
 
 class JsonlTask(Task):
@@ -31,42 +52,31 @@ class JsonlTask(Task):
 
     def _read(self) -> list[Example]:
         out = []
-        with self.path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                where = f"{self.path}:{lineno}"
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ConfigError(f"{where}: not valid JSON ({e.msg}); each line must be one JSON object") from None
-                if not isinstance(row, dict):
-                    raise ConfigError(f"{where}: expected a JSON object with 'prompt' and 'answer', got {type(row).__name__}")
-                for key in ("prompt", "answer"):
-                    if key not in row:
-                        raise ConfigError(f"{where}: missing required field '{key}'")
-                if not isinstance(row["prompt"], str) or not row["prompt"].strip():
-                    raise ConfigError(f"{where}: field 'prompt' must be a non-empty string")
-                if not isinstance(row["answer"], (str, int, float)) or isinstance(row["answer"], bool):
-                    raise ConfigError(f"{where}: field 'answer' must be a string or a number")
-                steps = row.get("steps", [])
-                if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
-                    raise ConfigError(f"{where}: field 'steps' must be a list of strings")
-                split = row.get("split")
-                if split is not None and split not in SPLITS:
-                    raise ConfigError(f"{where}: field 'split' must be one of {', '.join(SPLITS)}, got {split!r}")
-                out.append(
-                    Example(
-                        id=str(row.get("id", f"{self.path.stem}-{lineno}")),
-                        prompt=row["prompt"],
-                        answer=str(row["answer"]).strip(),
-                        steps=tuple(steps),
-                        split=split or "",
-                        knowledge=row.get("knowledge"),
-                    )
+        for lineno, row in read_jsonl(self.path, "examples"):
+            where = f"{self.path}:{lineno}"
+            for key in ("prompt", "answer"):
+                if key not in row:
+                    raise ConfigError(f"{where}: missing required field '{key}'")
+            if not isinstance(row["prompt"], str) or not row["prompt"].strip():
+                raise ConfigError(f"{where}: field 'prompt' must be a non-empty string")
+            if not isinstance(row["answer"], (str, int, float)) or isinstance(row["answer"], bool):
+                raise ConfigError(f"{where}: field 'answer' must be a string or a number")
+            steps = row.get("steps", [])
+            if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
+                raise ConfigError(f"{where}: field 'steps' must be a list of strings")
+            split = row.get("split")
+            if split is not None and split not in SPLITS:
+                raise ConfigError(f"{where}: field 'split' must be one of {', '.join(SPLITS)}, got {split!r}")
+            out.append(
+                Example(
+                    id=str(row.get("id", f"{self.path.stem}-{lineno}")),
+                    prompt=row["prompt"],
+                    answer=str(row["answer"]).strip(),
+                    steps=tuple(steps),
+                    split=split or "",
+                    knowledge=row.get("knowledge"),
                 )
-        if not out:
-            raise ConfigError(f"{self.path}: the file has no examples (expected one JSON object per line)")
+            )
         return out
 
     def _build_split(self, split: str) -> list[Example]:

@@ -32,7 +32,8 @@ from typing import Any, Iterator, Optional
 
 from tasks.base import Example, Task
 from tasks.grading import equivalent, find_answer, normalize
-from tasks.registry import ConfigError
+from tasks.jsonl import read_jsonl
+from tasks.registry import ConfigError, first_line
 from tasks.safe_arith import canonical, close, parse_number, try_evaluate
 
 _ANNOTATION = re.compile(r"<<([^<>]*)>>")
@@ -45,31 +46,8 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 DEFAULT_INSTRUCTION = "Solve the problem step by step, one step per line, and end with '#### <answer>'."
 
 
-def _error_line(text: str) -> str:
-    return str(text).strip().splitlines()[0] if str(text).strip() else type(text).__name__
-
-
-def read_jsonl(path: Path, required: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(file:line, record) for every non-empty line; ConfigError naming the line otherwise."""
-    n = 0
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ConfigError(f"{where}: not valid JSON ({e.msg}); each line must be one JSON object") from None
-            _check_fields(row, required, where)
-            n += 1
-            yield where, row
-    if not n:
-        raise ConfigError(f"{path}: the file has no records (expected one JSON object per line)")
-
-
-def read_json_array(path: Path, required: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(file:line, record) for every element of a JSON array, with the line each record starts on."""
+def read_json_array(path: Path) -> Iterator[tuple[str, Any]]:
+    """(file:line, element) for every element of a JSON array, with the line each element starts on."""
     text = path.read_text(encoding="utf-8")
     decoder = json.JSONDecoder()
     pos = len(text) - len(text.lstrip())
@@ -91,29 +69,29 @@ def read_json_array(path: Path, required: tuple[str, ...]) -> Iterator[tuple[str
             row, pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as e:
             raise ConfigError(f"{where}: not valid JSON ({e.msg})") from None
-        _check_fields(row, required, where)
         n += 1
         yield where, row
     if not n:
         raise ConfigError(f"{path}: the file has no records")
 
 
-def _check_fields(row: Any, required: tuple[str, ...], where: str) -> None:
-    if not isinstance(row, dict):
-        raise ConfigError(f"{where}: expected a JSON object, got {type(row).__name__}")
-    for key in required:
-        if key not in row:
-            raise ConfigError(f"{where}: missing required field '{key}'")
-        if key != "Answer" and (not isinstance(row[key], str) or not row[key].strip()):
-            raise ConfigError(f"{where}: field '{key}' must be a non-empty string")
-
-
-def read_records(path: Path, required: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
+def read_records(path: Path, required: tuple[str, ...], text: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(file:line, record) from a JSONL file or a JSON array (`.json`); every `required` field must
+    be there, and the `text` ones must be non-empty strings."""
     if not path.is_file():
         raise ConfigError(f"data file not found: {path}")
-    if path.suffix == ".json":
-        return read_json_array(path, required)
-    return read_jsonl(path, required)
+    rows = read_json_array(path) if path.suffix == ".json" else (
+        (f"{path}:{lineno}", row) for lineno, row in read_jsonl(path, "records"))
+    for where, row in rows:
+        if not isinstance(row, dict):
+            raise ConfigError(f"{where}: expected a JSON object, got {type(row).__name__}")
+        for key in required:
+            if key not in row:
+                raise ConfigError(f"{where}: missing required field '{key}'")
+        for key in text:
+            if not isinstance(row[key], str) or not row[key].strip():
+                raise ConfigError(f"{where}: field '{key}' must be a non-empty string")
+        yield where, row
 
 
 def hub_records(hub_id: str, config: Optional[str], splits: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -129,7 +107,7 @@ def hub_records(hub_id: str, config: Optional[str], splits: tuple[str, ...]) -> 
         raise
     except Exception as e:  # offline, unknown dataset, bad split: say what to do instead
         raise ConfigError(
-            f"could not load '{hub_id}' split(s) {', '.join(splits)} through datasets ({_error_line(e)}); "
+            f"could not load '{hub_id}' split(s) {', '.join(splits)} through datasets ({first_line(e)}); "
             "without network, point the task at local files (task.path / task.ood_path)"
         ) from None
 
@@ -154,7 +132,7 @@ class MathWordTask(Task):
             return
         if not getattr(tokenizer, "chat_template", None):
             raise ConfigError(
-                f"task.chat=true but the model's tokenizer has no chat template; use an instruct model or set task.chat=false"
+                "task.chat=true but the model's tokenizer has no chat template; use an instruct model or set task.chat=false"
             )
         bos = tokenizer.bos_token
         adds_bos = bool(bos) and tokenizer("x")["input_ids"][:1] == [tokenizer.bos_token_id]
@@ -251,7 +229,8 @@ class Gsm8kTask(MathWordTask):
 
     def _records(self, split: str):
         if self.path is not None:
-            return read_records(self.path / f"{split}.jsonl", ("question", "answer"))
+            fields = ("question", "answer")
+            return read_records(self.path / f"{split}.jsonl", fields, text=fields)
         return hub_records(self.hub_id, self.hub_config, (split,))
 
     def _build_split(self, split: str) -> list[Example]:
@@ -387,7 +366,7 @@ class SvampTask(MathWordTask):
     def load(self) -> list[Example]:
         if self._all is None:
             required = ("Body", "Question", "Answer")
-            records = read_records(self.path, required) if self.path else hub_records(self.hub_id, None, ("train", "test"))
+            records = read_records(self.path, required, text=("Body", "Question")) if self.path else hub_records(self.hub_id, None, ("train", "test"))
             out = []
             for i, (where, row) in enumerate(records):
                 answer = row["Answer"]

@@ -27,6 +27,12 @@ class RewardError(RuntimeError):
     """A reward function failed; the message names the reward and the sample."""
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none), for one-line errors."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(choices), n=1)
     return f" Did you mean '{close[0]}'?" if close else ""

@@ -48,9 +48,10 @@ def build_preference_pairs(
 def dpo_dataset(ctx: RunContext, reward: ConfidenceReward) -> Dataset:
     from eval.generation import generate
 
-    method, task = ctx.method, ctx.task
+    method = ctx.method
     rng = random.Random(ctx.cfg.seed)
-    examples = rng.sample(train_examples(ctx), min(method.prompts, len(train_examples(ctx))))
+    pool = train_examples(ctx)
+    examples = rng.sample(pool, min(method.prompts, len(pool)))
     k = method.samples_per_prompt
     samples = generate(ctx.model, ctx.tokenizer, [ex.prompt for ex in examples], ctx.cfg.budget.max_completion_length,
                        do_sample=True, temperature=method.temperature, num_return_sequences=k, seed=ctx.cfg.seed,
