@@ -9,6 +9,7 @@ chain plus a short suffix per point); the naive path re-encodes a context per po
 quadratically. Prints both tables and writes docs/eval_growth.png.
 
     python bench/eval_growth.py --checkpoint outputs/study/base --repeats 3
+    python bench/eval_growth.py --checkpoint <a Qwen2.5-0.5B-shaped run> --dtype bfloat16 --png docs/eval_growth_gpu.png
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import describe_machine, device  # noqa: E402
 
 
 def median_time(fn, repeats):
@@ -40,6 +43,9 @@ def main() -> None:
     ap.add_argument("--lengths", type=int, nargs="+", default=[2, 4, 8, 16])
     ap.add_argument("--chains", type=int, default=50, help="chains per length (naive path is slow)")
     ap.add_argument("--png", default=str(ROOT / "docs" / "eval_growth.png"))
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--naive-repeats", type=int, default=1)
     args = ap.parse_args()
 
     from eval.evaluator import ALL_PROBES, evaluate
@@ -49,8 +55,11 @@ def main() -> None:
     from tasks import load_task
 
     quiet_libraries()
-    model, tok = load_pretrained(args.checkpoint)
-    cfg = dict(max_new_tokens=112, batch_size=128, progress=False, seed=0, answer_max_tokens=8,
+    model, tok = load_pretrained(args.checkpoint, args.dtype)
+    model = model.to(device()).eval()
+    machine = describe_machine()
+    print(f"{machine}; {args.checkpoint} ({args.dtype})", flush=True)
+    cfg = dict(max_new_tokens=112, batch_size=args.batch_size, progress=False, seed=0, answer_max_tokens=8,
                pass_at_k=dict(n=8, k=[1, 8], prompts=64, temperature=1.0), entropy_threshold=None)
     task = load_task("arith", test_size=max(args.samples), ood_size=max(args.samples))
     by_samples = []
@@ -64,8 +73,10 @@ def main() -> None:
     for k in args.lengths:
         t = load_task("arith", train_steps=[k, k], ood_steps=[k, k], train_size=200, test_size=args.chains, ood_size=1)
         chains = [Chain(ex.prompt, list(ex.steps), ex.answer) for ex in t.examples("test")]
-        fast = median_time(lambda: analyze_truncations(model, tok, t, chains, batch_size=128, max_rows=80), args.repeats)
-        naive = median_time(lambda: (answer_logprobs_naive(model, tok, t, chains), forced_answers_naive(model, tok, t, chains)), 1)
+        fast = median_time(lambda: analyze_truncations(model, tok, t, chains, batch_size=args.batch_size,
+                                                          max_rows=80), args.repeats)
+        naive = median_time(lambda: (answer_logprobs_naive(model, tok, t, chains), forced_answers_naive(model, tok, t, chains)),
+                            args.naive_repeats)
         by_length.append((k, fast, naive))
         print(f"steps {k}: fast {fast[0]:.2f}s, naive {naive[0]:.2f}s", flush=True)
 
@@ -93,7 +104,7 @@ def main() -> None:
     b.plot(ks, [r[2][0] for r in by_length], "o-", label="naive re-encoding")
     b.set(xlabel="steps per chain", ylabel="seconds", title=f"Info gain + early answering, {args.chains} chains")
     b.legend()
-    fig.suptitle(f"CPU, 2 cores, tiny model ({args.checkpoint}); medians of {args.repeats} runs")
+    fig.suptitle(f"{machine}; {Path(args.checkpoint).name} ({args.dtype}); medians of {args.repeats} runs", fontsize=9)
     fig.tight_layout()
     fig.savefig(args.png, dpi=110)
     print(f"\nfigure: {args.png}")

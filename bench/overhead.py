@@ -6,9 +6,12 @@ For sft and grpo, alternating in one process (--repeats times each):
   (b) raw TRL: SFTTrainer / GRPOTrainer built here by hand from the same model (the study's base
       checkpoint), the same prompts and completions, batch, steps, learning rate, schedule and
       seed, with a plain accuracy reward for GRPO; the same `trainer.train()` call timed.
-Prints medians, spreads and the ratio (a)/(b) (target <= 1.05). Figures go in docs/benchmarks.md.
+Prints medians, spreads, the ratio (a)/(b) (target <= 1.05), training tokens/s (TRL's own
+`num_tokens` count over the timed call) and, on a GPU, peak memory. Figures go in docs/benchmarks.md.
 
     python bench/overhead.py --base outputs/study/base --sft-steps 100 --grpo-steps 20 --repeats 3
+    # GPU: a random-initialised Qwen2.5-0.5B-shaped base in bf16 (bench/common.py)
+    python bench/common.py --out /tmp/qwen-shape && python bench/overhead.py --base /tmp/qwen-shape --dtype bfloat16
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import describe_machine, peak_gib, reset_peak  # noqa: E402
 
 
 def compose(overrides):
@@ -37,34 +42,40 @@ def compose(overrides):
         return hydra_compose(config_name="config", overrides=list(overrides))
 
 
-def reasonlab_run(trainer: str, base: str, steps: int, out: str) -> float:
+def reasonlab_run(trainer: str, base: str, steps: int, out: str, dtype: str) -> tuple[float, int, float | None]:
+    """(training seconds, tokens trained on, peak GPU GiB)."""
     from launch.train import train
 
-    cfg = compose([f"trainer={trainer}", f"model.init_from={base}", f"budget.max_steps={steps}", "progress=false",
-                   "eval.progress=false", "eval.probes=[]", "budget.eval_samples=1", f"output_root={out}",
-                   "resume=force_restart"])
-    return train(cfg)["train/seconds"]
+    cfg = compose([f"trainer={trainer}", f"model.init_from={base}", f"model.dtype={dtype}", f"budget.max_steps={steps}",
+                   f"logging_steps={steps}", "progress=false", "eval.progress=false", "eval.probes=[]", "budget.eval_samples=1",
+                   f"output_root={out}", "resume=force_restart"])
+    reset_peak()
+    result = train(cfg)
+    return result["train/seconds"], result["train/last_log"].get("num_tokens", 0), peak_gib()
 
 
-def raw_trl_run(trainer: str, base: str, steps: int, out: str) -> float:
+def raw_trl_run(trainer: str, base: str, steps: int, out: str, dtype: str) -> tuple[float, int, float | None]:
     """The same training with TRL only: no reasonlab trainer, callback, reward class or config."""
+    import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
     from tasks import load_task
 
-    cfg = compose([f"trainer={trainer}"])  # the values only: batch, lr, schedule, lengths
+    cfg = compose([f"trainer={trainer}", f"logging_steps={steps}"])  # the values only: batch, lr, schedule, lengths
     m = cfg.trainer
     task = load_task("arith", seed=0)
     examples = task.examples("train")
-    model = AutoModelForCausalLM.from_pretrained(f"{base}/final")
+    model = AutoModelForCausalLM.from_pretrained(f"{base}/final", dtype=getattr(torch, dtype))
     tok = AutoTokenizer.from_pretrained(f"{base}/final")
+    cuda = torch.cuda.is_available()
     common = dict(output_dir=out, max_steps=steps, per_device_train_batch_size=m.batch_size,
                   learning_rate=m.learning_rate, lr_scheduler_type=m.lr_scheduler_type, warmup_steps=m.warmup_steps,
-                  logging_steps=cfg.logging_steps, save_strategy="no", report_to=[], seed=0, data_seed=0, use_cpu=True,
-                  disable_tqdm=True, gradient_checkpointing=False, dataloader_num_workers=0,
-                  bf16=False)  # TRL's configs default to bf16 autocast, which reasonlab uses only on GPUs
+                  logging_steps=cfg.logging_steps, save_strategy="no", report_to=[], seed=0, data_seed=0,
+                  use_cpu=not cuda, disable_tqdm=True, gradient_checkpointing=False, dataloader_num_workers=0,
+                  # TRL's configs default to bf16 autocast; reasonlab sets it only on a GPU with a bf16 model
+                  bf16=cuda and dtype == "bfloat16")
     if trainer == "sft":
         data = Dataset.from_dict({"prompt": [ex.prompt for ex in examples],
                                   "completion": [task.format_completion(ex.steps, ex.answer) for ex in examples]})
@@ -84,9 +95,12 @@ def raw_trl_run(trainer: str, base: str, steps: int, out: str) -> float:
                           epsilon=m.epsilon, reward_weights=list(m.reward_weights), log_completions=False)
         t = GRPOTrainer(model=model, reward_funcs=[accuracy, has_answer], args=args, train_dataset=data,
                         processing_class=tok)
+    reset_peak()
     t0 = time.perf_counter()
     t.train()
-    return time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    last = next((h for h in reversed(t.state.log_history) if "num_tokens" in h), {})
+    return seconds, last.get("num_tokens", 0), peak_gib()
 
 
 def main() -> None:
@@ -96,6 +110,7 @@ def main() -> None:
     ap.add_argument("--grpo-steps", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--trainers", nargs="+", default=["sft", "grpo"], choices=["sft", "grpo"])
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="bfloat16 on a GPU")
     args = ap.parse_args()
     from launch.common import quiet_libraries
 
@@ -105,17 +120,25 @@ def main() -> None:
         if trainer not in args.trainers:
             continue
         ours, raw = [], []
+        with tempfile.TemporaryDirectory() as d:  # warm-up, untimed: first CUDA/cuBLAS use, imports, caches
+            reasonlab_run(trainer, args.base, 2, d, args.dtype)
         for _ in range(args.repeats):  # alternate, so drift in machine speed hits both alike
             with tempfile.TemporaryDirectory() as d:
-                ours.append(reasonlab_run(trainer, args.base, steps, d))
+                ours.append(reasonlab_run(trainer, args.base, steps, d, args.dtype))
             with tempfile.TemporaryDirectory() as d:
-                raw.append(raw_trl_run(trainer, args.base, steps, d))
+                raw.append(raw_trl_run(trainer, args.base, steps, d, args.dtype))
+            print(f"{trainer}: reasonlab {ours[-1][0]:.2f}s, raw TRL {raw[-1][0]:.2f}s", flush=True)
         rows.append((trainer, steps, ours, raw))
-    print("\n| trainer | steps | reasonlab s (median, range) | raw TRL s (median, range) | ratio |\n|---|---|---|---|---|")
+    print(f"\n{describe_machine()}, {args.base}, {args.dtype}")
+    print("\n| trainer | steps | reasonlab s (median, range) | raw TRL s (median, range) | ratio | reasonlab tokens/s "
+          "| raw TRL tokens/s | peak GPU GiB (reasonlab / raw) |\n|---|---|---|---|---|---|---|---|")
     for trainer, steps, ours, raw in rows:
-        a, b = statistics.median(ours), statistics.median(raw)
-        print(f"| {trainer} | {steps} | {a:.2f} ({min(ours):.2f}-{max(ours):.2f}) | {b:.2f} ({min(raw):.2f}-{max(raw):.2f}) "
-              f"| {a / b:.3f} |")
+        a, b = statistics.median(r[0] for r in ours), statistics.median(r[0] for r in raw)
+        tps = [statistics.median(r[1] / r[0] for r in runs) for runs in (ours, raw)]
+        mem = " / ".join("-" if r[-1][2] is None else f"{max(x[2] for x in r):.1f}" for r in (ours, raw))
+        print(f"| {trainer} | {steps} | {a:.2f} ({min(r[0] for r in ours):.2f}-{max(r[0] for r in ours):.2f}) "
+              f"| {b:.2f} ({min(r[0] for r in raw):.2f}-{max(r[0] for r in raw):.2f}) | {a / b:.3f} "
+              f"| {tps[0]:.0f} | {tps[1]:.0f} | {mem} |")
 
 
 if __name__ == "__main__":

@@ -27,10 +27,11 @@ class Backend(Protocol):
 
 
 class LMBackend:
-    def __init__(self, model, tokenizer, task: Task, batch_size: int = 64, answer_max_tokens: int = 8):
+    def __init__(self, model, tokenizer, task: Task, batch_size: int = 64, answer_max_tokens: int = 8,
+                 truncation_rows: int = 80):
         self.model, self.tokenizer, self.task = model, tokenizer, task
         self.batch_size, self.answer_max_tokens = batch_size, answer_max_tokens
-        self.truncation_rows = 80  # truncation points per batch: the fastest setting measured on CPU (bench/eval_speed.py)
+        self.truncation_rows = truncation_rows  # points per packed batch (eval.truncation_rows)
 
     def generate(self, prompts, max_new_tokens, *, do_sample=False, temperature=1.0, n=1, seed=None, desc=None):
         return generate(self.model, self.tokenizer, prompts, max_new_tokens, batch_size=self.batch_size,

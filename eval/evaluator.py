@@ -50,9 +50,11 @@ def evaluate(
 ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
     """Return (metrics, samples, curves). `reader` = (model, tokenizer) of a fixed information-gain reader."""
     t0 = time.perf_counter()
-    backend = backend or LMBackend(model, tokenizer, task, cfg["batch_size"], cfg.get("answer_max_tokens", 8))
+    sizes = dict(batch_size=cfg["batch_size"], answer_max_tokens=cfg.get("answer_max_tokens", 8),
+                 truncation_rows=cfg.get("truncation_rows", 80))
+    backend = backend or LMBackend(model, tokenizer, task, **sizes)
     if reader is not None and reader_backend is None:
-        reader_backend = LMBackend(reader[0], reader[1], task, cfg["batch_size"], cfg.get("answer_max_tokens", 8))
+        reader_backend = LMBackend(reader[0], reader[1], task, **sizes)
     metrics: dict[str, Any] = {}
     samples: list[dict[str, Any]] = []
 

@@ -39,6 +39,7 @@ class EvalConf:
     pass_at_k: PassAtKConf = field(default_factory=PassAtKConf)
     paraphraser: str = MISSING  # rule, or an LM checkpoint / hub id that rewords the steps
     answer_max_tokens: int = MISSING
+    truncation_rows: int = 80  # truncation points per packed batch
     entropy_threshold: Optional[float] = None
     every_steps: int = MISSING  # evaluate every N training steps (0: only at the end)
     during_train_samples: int = MISSING
@@ -56,6 +57,8 @@ class ModelConf:
     intermediate_size: Optional[int] = None
     num_layers: Optional[int] = None
     num_heads: Optional[int] = None
+    num_kv_heads: Optional[int] = None  # grouped-query attention; null: as many as num_heads
+    vocab_size: Optional[int] = None  # pad the embedding to this size (a real model's shape); null: the tokenizer's
     max_position_embeddings: Optional[int] = None
 
 

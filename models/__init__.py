@@ -1,7 +1,8 @@
 """Models: the common model interface.
 
 `load_model(model_cfg, task, init_from=None)` returns (model, tokenizer) for every trainer:
-  - kind=tiny: a small Llama built in-process with a character tokenizer from the task's alphabet;
+  - kind=tiny: a small Llama built in-process with a character tokenizer from the task's alphabet
+    (any shape: bench/ builds Qwen2.5-0.5B's with num_kv_heads and a padded vocab_size);
   - kind=hf:   any causal LM from the hub or a local directory (`name_or_path`), the real path;
   - init_from: another run's directory, whose `final/` checkpoint is loaded instead (the study
     starts every method from the same base this way).
@@ -34,13 +35,21 @@ def _dtype(name: str) -> torch.dtype:
 
 def build_tiny(cfg: Mapping[str, Any], task: Task, seed: int):
     tokenizer = build_char_tokenizer(task.alphabet())
+    vocab = cfg.get("vocab_size") or len(tokenizer)
+    if vocab < len(tokenizer):
+        raise ConfigError(f"model.vocab_size={vocab} is smaller than the tokenizer ({len(tokenizer)} tokens); "
+                          "leave it null or make it larger")
+    heads, kv_heads = cfg["num_heads"], cfg.get("num_kv_heads") or cfg["num_heads"]
+    if heads % kv_heads or cfg["hidden_size"] % heads:
+        raise ConfigError(f"model.num_heads={heads} must divide model.hidden_size={cfg['hidden_size']} and be a "
+                          f"multiple of model.num_kv_heads={kv_heads}")
     config = LlamaConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=vocab,
         hidden_size=cfg["hidden_size"],
         intermediate_size=cfg["intermediate_size"],
         num_hidden_layers=cfg["num_layers"],
-        num_attention_heads=cfg["num_heads"],
-        num_key_value_heads=cfg["num_heads"],
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
         max_position_embeddings=cfg["max_position_embeddings"],
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,

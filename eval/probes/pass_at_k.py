@@ -25,7 +25,8 @@ class PassAtK(Probe):
         examples = state.examples[: int(opts["prompts"])]
         samples = state.backend.generate(
             [ex.prompt for ex in examples], state.cfg["max_new_tokens"], do_sample=True,
-            temperature=float(opts["temperature"]), n=n, seed=state.cfg.get("seed", 0), desc="eval pass@k",
+            temperature=float(opts["temperature"]), n=n, seed=state.cfg.get("seed", 0),
+            desc="eval pass@k" if state.cfg.get("progress", True) else None,
         )
         out = {}
         counts = []

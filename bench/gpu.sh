@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The GPU benchmarks of docs/benchmarks.md (#8, part 5), in one script: a random-initialised model of
+# Qwen2.5-0.5B's shape in bf16 (bench/common.py), then
+#   1. framework overhead against raw TRL (bench/overhead.py), training tokens/s and peak memory;
+#   2. a reasonlab SFT run from that base (so the evaluator sees real chains, not random text) with
+#      the full evaluator at its end;
+#   3. suite against accuracy-only, evaluation tokens/s and memory (bench/eval_speed.py);
+#   4. evaluation cost growth (bench/eval_growth.py).
+# Each step's output goes to $OUT (default outputs/gpu_bench) as it finishes.
+#   bash bench/gpu.sh                  # on a GPU machine
+#   SHAPE=toy SCALE=dry bash bench/gpu.sh   # a dry run of every step on a CPU, in a few minutes
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-outputs/gpu_bench}
+SHAPE=${SHAPE:-qwen2.5-0.5b}
+PY=${PYTHON:-python3}
+WORK=${WORK:-/tmp/reasonlab_gpu_bench}
+export HF_HUB_OFFLINE=1 WANDB_MODE=disabled PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+mkdir -p "$OUT" "$WORK"
+if [ "${SCALE:-full}" = dry ]; then
+  OVERHEAD="--sft-steps 4 --grpo-steps 2 --repeats 1"; SFT_STEPS=4
+  SPEED="--samples 16 --repeats 1 --naive-chains 4"; GROWTH="--samples 8 16 --lengths 2 4 --chains 3 --repeats 1"
+else
+  OVERHEAD="--sft-steps 50 --grpo-steps 5 --repeats 2"; SFT_STEPS=200
+  SPEED="--samples 200 --repeats 2 --naive-chains 20"; GROWTH="--samples 50 200 --chains 10 --repeats 2"
+fi
+
+$PY -c "import torch; print(torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')"
+$PY bench/common.py --shape "$SHAPE" --out "$WORK/base" 2>&1 | tee "$OUT/base.txt"
+$PY bench/overhead.py --base "$WORK/base" --dtype bfloat16 $OVERHEAD 2>&1 | tee "$OUT/overhead.txt"
+$PY -m launch.train trainer=sft model.init_from="$WORK/base" model.dtype=bfloat16 trainer.learning_rate=3e-4 \
+  trainer.warmup_steps=20 budget.max_steps=$SFT_STEPS output_root="$WORK/runs" run_name=sft progress=false \
+  eval.progress=false resume=force_restart 2>&1 | tee "$OUT/sft.txt"
+cp "$WORK/runs/sft/metrics.json" "$OUT/sft_metrics.json"
+$PY bench/eval_speed.py --checkpoint "$WORK/runs/sft" --dtype bfloat16 --batch-size 256 $SPEED 2>&1 | tee "$OUT/eval_speed.txt"
+$PY bench/eval_growth.py --checkpoint "$WORK/runs/sft" --dtype bfloat16 --batch-size 256 $GROWTH \
+  --png "$OUT/eval_growth_gpu.png" 2>&1 | tee "$OUT/eval_growth.txt"
