@@ -62,6 +62,7 @@ def main() -> None:
     cfg = dict(max_new_tokens=112, batch_size=args.batch_size, progress=False, seed=0, answer_max_tokens=8,
                pass_at_k=dict(n=8, k=[1, 8], prompts=64, temperature=1.0), entropy_threshold=None)
     task = load_task("arith", test_size=max(args.samples), ood_size=max(args.samples))
+    evaluate(model, tok, task, {**cfg, "num_samples": min(args.samples), "probes": ALL_PROBES})  # warm-up, untimed
     by_samples = []
     for n in args.samples:
         acc = median_time(lambda: evaluate(model, tok, task, {**cfg, "num_samples": n, "probes": []}), args.repeats)

@@ -6,9 +6,12 @@
 #      the full evaluator at its end;
 #   3. suite against accuracy-only, evaluation tokens/s and memory (bench/eval_speed.py);
 #   4. evaluation cost growth (bench/eval_growth.py).
-# Each step's output goes to $OUT (default outputs/gpu_bench) as it finishes.
-#   bash bench/gpu.sh                  # on a GPU machine
-#   SHAPE=toy SCALE=dry bash bench/gpu.sh   # a dry run of every step on a CPU, in a few minutes
+# Each step's output goes to $OUT (default outputs/gpu_bench) as it finishes. The whole script
+# took more than 9 minutes on one H200 (docs/benchmarks.md, section 5); PARTS picks steps, so a
+# short lease can run them in two calls (the base and the SFT run are remade when missing).
+#   bash bench/gpu.sh                              # on a GPU machine: every step
+#   PARTS="speed growth" bash bench/gpu.sh         # only the evaluator benchmarks
+#   SHAPE=toy SCALE=dry bash bench/gpu.sh          # a dry run of every step on a CPU, in about a minute
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-outputs/gpu_bench}
@@ -25,13 +28,24 @@ else
   SPEED="--samples 200 --repeats 2 --naive-chains 20"; GROWTH="--samples 50 200 --chains 10 --repeats 2"
 fi
 
+PARTS=" ${PARTS:-overhead sft speed growth} "
+wants() { [[ "$PARTS" == *" $1 "* ]]; }
+
 $PY -c "import torch; print(torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')"
-$PY bench/common.py --shape "$SHAPE" --out "$WORK/base" 2>&1 | tee "$OUT/base.txt"
-$PY bench/overhead.py --base "$WORK/base" --dtype bfloat16 $OVERHEAD 2>&1 | tee "$OUT/overhead.txt"
-$PY -m launch.train trainer=sft model.init_from="$WORK/base" model.dtype=bfloat16 trainer.learning_rate=3e-4 \
-  trainer.warmup_steps=20 budget.max_steps=$SFT_STEPS output_root="$WORK/runs" run_name=sft progress=false \
-  eval.progress=false resume=force_restart 2>&1 | tee "$OUT/sft.txt"
-cp "$WORK/runs/sft/metrics.json" "$OUT/sft_metrics.json"
-$PY bench/eval_speed.py --checkpoint "$WORK/runs/sft" --dtype bfloat16 --batch-size 256 $SPEED 2>&1 | tee "$OUT/eval_speed.txt"
-$PY bench/eval_growth.py --checkpoint "$WORK/runs/sft" --dtype bfloat16 --batch-size 256 $GROWTH \
-  --png "$OUT/eval_growth_gpu.png" 2>&1 | tee "$OUT/eval_growth.txt"
+[ -f "$WORK/base/final/config.json" ] || $PY bench/common.py --shape "$SHAPE" --out "$WORK/base" 2>&1 | tee "$OUT/base.txt"
+if wants overhead; then
+  $PY bench/overhead.py --base "$WORK/base" --dtype bfloat16 $OVERHEAD 2>&1 | tee "$OUT/overhead.txt"
+fi
+if wants sft || { { wants speed || wants growth; } && [ ! -f "$WORK/runs/sft/metrics.json" ]; }; then
+  $PY -m launch.train trainer=sft model.init_from="$WORK/base" model.dtype=bfloat16 trainer.learning_rate=3e-4 \
+    trainer.warmup_steps=20 budget.max_steps=$SFT_STEPS output_root="$WORK/runs" run_name=sft progress=false \
+    eval.progress=false resume=force_restart 2>&1 | tee "$OUT/sft.txt"
+  cp "$WORK/runs/sft/metrics.json" "$OUT/sft_metrics.json"
+fi
+if wants speed; then
+  $PY bench/eval_speed.py --checkpoint "$WORK/runs/sft" --dtype bfloat16 --batch-size 256 $SPEED 2>&1 | tee "$OUT/eval_speed.txt"
+fi
+if wants growth; then
+  $PY bench/eval_growth.py --checkpoint "$WORK/runs/sft" --dtype bfloat16 --batch-size 256 $GROWTH \
+    --png "$OUT/eval_growth_gpu.png" 2>&1 | tee "$OUT/eval_growth.txt"
+fi
