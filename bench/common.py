@@ -43,6 +43,19 @@ def make_base(shape: str, out: str, dtype: str = "bfloat16", seed: int = 0) -> s
     return out
 
 
+def timed(fn, repeats: int):
+    """(median seconds, (min, max), the last call's result) over `repeats` calls of fn."""
+    import statistics
+    import time
+
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), (min(times), max(times)), out
+
+
 def device() -> str:
     import torch
 

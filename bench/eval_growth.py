@@ -15,24 +15,13 @@ quadratically. Prints both tables and writes docs/eval_growth.png.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import describe_machine, device  # noqa: E402
-
-
-def median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), min(times), max(times)
+from bench.common import describe_machine, device, timed  # noqa: E402
 
 
 def main() -> None:
@@ -65,8 +54,8 @@ def main() -> None:
     evaluate(model, tok, task, {**cfg, "num_samples": min(args.samples), "probes": ALL_PROBES})  # warm-up, untimed
     by_samples = []
     for n in args.samples:
-        acc = median_time(lambda: evaluate(model, tok, task, {**cfg, "num_samples": n, "probes": []}), args.repeats)
-        full = median_time(lambda: evaluate(model, tok, task, {**cfg, "num_samples": n, "probes": ALL_PROBES}), args.repeats)
+        acc = timed(lambda: evaluate(model, tok, task, {**cfg, "num_samples": n, "probes": []}), args.repeats)
+        full = timed(lambda: evaluate(model, tok, task, {**cfg, "num_samples": n, "probes": ALL_PROBES}), args.repeats)
         by_samples.append((n, acc, full))
         print(f"samples {n}: accuracy-only {acc[0]:.2f}s, full suite {full[0]:.2f}s", flush=True)
 
@@ -74,19 +63,20 @@ def main() -> None:
     for k in args.lengths:
         t = load_task("arith", train_steps=[k, k], ood_steps=[k, k], train_size=200, test_size=args.chains, ood_size=1)
         chains = [Chain(ex.prompt, list(ex.steps), ex.answer) for ex in t.examples("test")]
-        fast = median_time(lambda: analyze_truncations(model, tok, t, chains, batch_size=args.batch_size,
+        fast = timed(lambda: analyze_truncations(model, tok, t, chains, batch_size=args.batch_size,
                                                           max_rows=80), args.repeats)
-        naive = median_time(lambda: (answer_logprobs_naive(model, tok, t, chains), forced_answers_naive(model, tok, t, chains)),
+        naive = timed(lambda: (answer_logprobs_naive(model, tok, t, chains), forced_answers_naive(model, tok, t, chains)),
                             args.naive_repeats)
         by_length.append((k, fast, naive))
         print(f"steps {k}: fast {fast[0]:.2f}s, naive {naive[0]:.2f}s", flush=True)
 
     print("\n| samples | accuracy-only s | full suite s | suite / accuracy |\n|---|---|---|---|")
     for n, acc, full in by_samples:
-        print(f"| {n} | {acc[0]:.2f} ({acc[1]:.2f}-{acc[2]:.2f}) | {full[0]:.2f} ({full[1]:.2f}-{full[2]:.2f}) | {full[0] / acc[0]:.2f} |")
+        print(f"| {n} | {acc[0]:.2f} ({acc[1][0]:.2f}-{acc[1][1]:.2f}) | {full[0]:.2f} ({full[1][0]:.2f}-{full[1][1]:.2f}) "
+              f"| {full[0] / acc[0]:.2f} |")
     print(f"\n| steps per chain ({args.chains} chains) | info gain + early answer, fast s | naive s | naive / fast |\n|---|---|---|---|")
     for k, fast, naive in by_length:
-        print(f"| {k} | {fast[0]:.3f} ({fast[1]:.3f}-{fast[2]:.3f}) | {naive[0]:.2f} | {naive[0] / fast[0]:.1f} |")
+        print(f"| {k} | {fast[0]:.3f} ({fast[1][0]:.3f}-{fast[1][1]:.3f}) | {naive[0]:.2f} | {naive[0] / fast[0]:.1f} |")
 
     import matplotlib
 

@@ -17,23 +17,12 @@ memory.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import describe_machine, device, peak_gib, reset_peak  # noqa: E402
-
-
-def timed(fn, repeats):
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), (min(times), max(times)), out
+from bench.common import describe_machine, device, peak_gib, reset_peak, timed  # noqa: E402
 
 
 def main() -> None:

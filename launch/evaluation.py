@@ -25,7 +25,7 @@ def eval_cfg(cfg: DictConfig, num_samples: Optional[int] = None) -> dict[str, An
     out = OmegaConf.to_container(cfg.eval, resolve=True)
     out["num_samples"] = num_samples or cfg.budget.eval_samples
     out["seed"] = cfg.seed
-    if min(out["answer_max_tokens"], out["batch_size"], out.get("truncation_rows", 80)) < 1:
+    if min(out["answer_max_tokens"], out["batch_size"], out["truncation_rows"]) < 1:
         raise ConfigError("eval.answer_max_tokens, eval.batch_size and eval.truncation_rows must be positive integers")
     from eval.probes import PROBES
 
