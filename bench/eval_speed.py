@@ -1,6 +1,7 @@
 """Evaluator speed: do the probes multiply evaluation cost?
 
-Times, on a tiny checkpoint and N test prompts (medians of --repeats runs, same process):
+Times, on a tiny checkpoint and N test prompts (medians of --repeats runs, same process, (a) and
+(b) alternating):
   (a) accuracy-only evaluation (eval.probes=[]: greedy test + ood generation and scoring)
   (b) the full suite (every probe)
   (c) information gain + early answering computed naively (every truncated context re-encoded
@@ -17,7 +18,9 @@ memory.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -31,7 +34,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--batch-size", type=int, default=128, help="eval.batch_size")
+    ap.add_argument("--truncation-rows", type=int, default=80, help="eval.truncation_rows (a GPU wants more)")
     ap.add_argument("--naive-chains", type=int, default=None,
                     help="time (c) and the fast path on the first N chains only (the naive path is slow on big models)")
     args = ap.parse_args()
@@ -49,22 +53,30 @@ def main() -> None:
     model = model.to(device()).eval()
     task = load_task("arith", test_size=max(500, args.samples))
     cfg = dict(num_samples=args.samples, max_new_tokens=112, batch_size=args.batch_size, progress=False, seed=0, answer_max_tokens=8,
-               pass_at_k=dict(n=8, k=[1, 8], prompts=64, temperature=1.0), entropy_threshold=None)
+               pass_at_k=dict(n=8, k=[1, 8], prompts=64, temperature=1.0), entropy_threshold=None,
+               truncation_rows=args.truncation_rows)
     print(f"{describe_machine()}; checkpoint {args.checkpoint} ({args.dtype}), {args.samples} test prompts "
-          f"(+ as many ood), batch {args.batch_size}", flush=True)
+          f"(+ as many ood), batch {args.batch_size}, truncation rows {args.truncation_rows}", flush=True)
 
     evaluate(model, tok, task, {**cfg, "num_samples": 16, "probes": ALL_PROBES})  # warm-up (CUDA kernels, caches)
-    reset_peak()
-    t_acc, r_acc, acc = timed(lambda: evaluate(model, tok, task, {**cfg, "probes": []}), args.repeats)
-    mem_acc = peak_gib()
-    reset_peak()
-    t_full, r_full, full = timed(lambda: evaluate(model, tok, task, {**cfg, "probes": ALL_PROBES}), args.repeats)
-    mem_full = peak_gib()
+    times: dict[str, list[float]] = {"acc": [], "full": []}
+    mem: dict[str, float | None] = {"acc": None, "full": None}
+    results = {}
+    for _ in range(args.repeats):  # alternating, so drift in the machine's speed hits both alike
+        for mode, probes in (("acc", []), ("full", ALL_PROBES)):
+            reset_peak()
+            t0 = time.perf_counter()
+            results[mode] = evaluate(model, tok, task, {**cfg, "probes": probes})
+            times[mode].append(time.perf_counter() - t0)
+            peak = peak_gib()
+            mem[mode] = None if peak is None else max(peak, mem[mode] or 0.0)
+    (t_acc, r_acc), (t_full, r_full) = [(statistics.median(times[m]), (min(times[m]), max(times[m]))) for m in times]
+    acc, full, mem_acc, mem_full = results["acc"], results["full"], mem["acc"], mem["full"]
     generated = sum(len(tok(s["completion"], add_special_tokens=False)["input_ids"]) for s in acc[1])
     samples = [s for s in full[1] if s["split"] == "test"][: args.naive_chains]
     chains = [Chain(s["prompt"], s["steps"], s["gold"]) for s in samples]
     t_fast, r_fast, _ = timed(lambda: analyze_truncations(model, tok, task, chains, batch_size=args.batch_size,
-                                                          max_rows=80), args.repeats)
+                                                          max_rows=args.truncation_rows), args.repeats)
     t_naive, r_naive, _ = timed(
         lambda: (answer_logprobs_naive(model, tok, task, chains), forced_answers_naive(model, tok, task, chains)), 1)
     steps = sum(len(c.steps) for c in chains) / len(chains)
@@ -82,7 +94,10 @@ def main() -> None:
         print(f"| {name} | {t:.2f} | {lo:.2f}-{hi:.2f} |")
     print(f"\n(b)/(a) = {t_full / t_acc:.2f}  (target <= 2)")
     print(f"(c)/fast = {t_naive / t_fast:.1f}  (target >= 5)")
-    print("per-probe seconds (last full run):", full[2]["probe_seconds"])
+    print("per-probe seconds (last full run):", full[2]["probe_seconds"], "; its first phase (greedy splits + "
+          f"pass@k samples in one decoding loop): {full[0]['eval/accuracy_seconds']:.2f} s")
+    print("every run, in order (s): accuracy only", [round(t, 2) for t in times["acc"]], "full suite",
+          [round(t, 2) for t in times["full"]])
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@
 #   bash bench/gpu.sh                              # on a GPU machine: every step
 #   PARTS="speed growth" bash bench/gpu.sh         # only the evaluator benchmarks
 #   SHAPE=toy SCALE=dry bash bench/gpu.sh          # a dry run of every step on a CPU, in about a minute
+# REPEATS (default 2) runs per evaluator measurement; EVAL_BATCH (eval.batch_size, default 256) and TRUNC_ROWS (eval.truncation_rows, default 80) size
+# the evaluator benchmarks; NAIVE_CHAINS (default 20) the chains the slow naive path is timed on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-outputs/gpu_bench}
@@ -25,7 +27,7 @@ if [ "${SCALE:-full}" = dry ]; then
   SPEED="--samples 16 --repeats 1 --naive-chains 4"; GROWTH="--samples 8 16 --lengths 2 4 --chains 3 --repeats 1"
 else
   OVERHEAD="--sft-steps 50 --grpo-steps 5 --repeats 2"; SFT_STEPS=200
-  SPEED="--samples 200 --repeats 2 --naive-chains 20"; GROWTH="--samples 50 200 --chains 10 --repeats 2"
+  SPEED="--samples 200 --repeats ${REPEATS:-2} --naive-chains ${NAIVE_CHAINS:-20}"; GROWTH="--samples 50 200 --chains 10 --repeats 2"
 fi
 
 PARTS=" ${PARTS:-overhead sft speed growth} "
@@ -43,9 +45,10 @@ if wants sft || { { wants speed || wants growth; } && [ ! -f "$WORK/runs/sft/met
   cp "$WORK/runs/sft/metrics.json" "$OUT/sft_metrics.json"
 fi
 if wants speed; then
-  $PY bench/eval_speed.py --checkpoint "$WORK/runs/sft" --dtype bfloat16 --batch-size 256 $SPEED 2>&1 | tee "$OUT/eval_speed.txt"
+  $PY bench/eval_speed.py --checkpoint "$WORK/runs/sft" --dtype bfloat16 --batch-size "${EVAL_BATCH:-256}" \
+    --truncation-rows "${TRUNC_ROWS:-80}" $SPEED 2>&1 | tee "$OUT/eval_speed_b${EVAL_BATCH:-256}_t${TRUNC_ROWS:-80}.txt"
 fi
 if wants growth; then
-  $PY bench/eval_growth.py --checkpoint "$WORK/runs/sft" --dtype bfloat16 --batch-size 256 $GROWTH \
+  $PY bench/eval_growth.py --checkpoint "$WORK/runs/sft" --dtype bfloat16 --batch-size "${EVAL_BATCH:-256}" $GROWTH \
     --png "$OUT/eval_growth_gpu.png" 2>&1 | tee "$OUT/eval_growth.txt"
 fi

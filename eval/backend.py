@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Optional, Protocol, Sequence
 
-from eval.generation import generate
+from eval.generation import Request, Result, generate, generate_many
 from eval.truncation import Chain, TruncationResult, analyze_truncations
 from models.scoring import CompletionStats, completion_stats, stats_from_decoding
 from tasks.base import Task
@@ -42,15 +42,22 @@ class LMBackend:
                                    max_answer_tokens=self.answer_max_tokens, batch_size=self.batch_size,
                                    max_rows=self.truncation_rows)
 
+    def generate_many(self, requests: Sequence[Request], max_new_tokens: int, *, seed=None, desc=None) -> list[Result]:
+        """Several requests decoded in one loop (eval/generation.py). A request with `stats` gets,
+        where they line up, each completion's token statistics from the decoding itself (None
+        where the evaluator must run `completion_stats`)."""
+        results = generate_many(self.model, self.tokenizer, requests, max_new_tokens, batch_size=self.batch_size,
+                                seed=seed, desc=desc)
+        for res in results:
+            if res.stats is not None:
+                res.stats = [None if r is None else stats_from_decoding(self.tokenizer, self.task, t, r[0], r[1])
+                             for t, r in zip(res.texts, res.stats)]
+        return results
+
     def generate_with_stats(self, prompts, max_new_tokens, desc=None):
-        """Greedy completions and, where they line up, their token statistics from the decoding
-        itself (None where the evaluator must run `completion_stats`)."""
-        raw: list = []
-        texts = generate(self.model, self.tokenizer, prompts, max_new_tokens, batch_size=self.batch_size, desc=desc,
-                         token_stats=raw)
-        stats = [None if r is None else stats_from_decoding(self.tokenizer, self.task, t, r[0], r[1])
-                 for t, r in zip(texts, raw)]
-        return texts, stats
+        """Greedy completions and their token statistics (see `generate_many`)."""
+        (res,) = self.generate_many([Request(prompts, stats=True)], max_new_tokens, desc=desc)
+        return res.texts, res.stats
 
     def completion_stats(self, prompts, completions):
         return completion_stats(self.model, self.tokenizer, self.task, prompts, completions, batch_size=self.batch_size)

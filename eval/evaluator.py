@@ -3,7 +3,8 @@
     metrics, samples, curves = evaluate(model, tokenizer, task, cfg)
 
 1. Greedy, batched generation on the test split (and the ood split for `ood_accuracy`); each
-   completion is scored with the task's own `score` (the function the rewards call too).
+   completion is scored with the task's own `score` (the function the rewards call too). What
+   the probes need from the prompts alone (pass@k's samples) is decoded in the same loop.
 2. The reasoning-quality probes selected by `cfg["probes"]` run on the test completions
    (eval/probes/, one file each): pass@k, information gain, early answering, filler, paraphrase,
    mistakes, step validity, chain length, calibration, entropy.
@@ -18,22 +19,17 @@ import time
 from typing import Any, Mapping, Optional
 
 from eval.backend import Backend, LMBackend
+from eval.generation import Request, Result
 from eval.probes import PROBES, EvalState
 from tasks.base import Task
 
-EVALUATOR_VERSION = "3"
+EVALUATOR_VERSION = "4"  # 4: pass@k samples share prefixes and the greedy decoding loop
 ALL_PROBES = ["pass_at_k", "info_gain", "early_answer", "filler", "paraphrase", "mistake", "step_validity", "cot",
               "calibration", "entropy"]
 log = logging.getLogger("reasonlab")
 
 
-def _score_split(backend: Backend, task: Task, examples, cfg, split: str, with_stats: bool = False):
-    prompts, desc = [ex.prompt for ex in examples], f"eval {split}" if cfg.get("progress", True) else None
-    stats = None
-    if with_stats and hasattr(backend, "generate_with_stats"):  # calibration/entropy from the decoding itself
-        completions, stats = backend.generate_with_stats(prompts, cfg["max_new_tokens"], desc=desc)
-    else:
-        completions = backend.generate(prompts, cfg["max_new_tokens"], desc=desc)
+def _records(task: Task, examples, completions, split: str):
     answers = [task.extract_answer(c) for c in completions]
     correct = [task.score(c, ex) for c, ex in zip(completions, examples)]
     records = [
@@ -41,7 +37,22 @@ def _score_split(backend: Backend, task: Task, examples, cfg, split: str, with_s
          "correct": s, "steps": task.split_steps(c)}
         for ex, c, a, s in zip(examples, completions, answers, correct)
     ]
-    return completions, answers, correct, records, stats
+    return answers, correct, records
+
+
+def _generate(backend: Backend, cfg, ood, examples, probes, wants_stats: bool) -> dict[str, Result]:
+    """Greedy completions of both splits and every probe's prompt-only requests (pass@k's
+    samples), decoded in one loop where the backend can (`generate_many`)."""
+    desc = "eval generate" if cfg.get("progress", True) else None
+    requests = {"ood": Request([ex.prompt for ex in ood]),
+                "test": Request([ex.prompt for ex in examples], stats=wants_stats)}
+    if not hasattr(backend, "generate_many"):
+        return {k: Result(backend.generate(req.prompts, cfg["max_new_tokens"], desc=desc), None)
+                for k, req in requests.items()}
+    for probe in probes:
+        requests.update({f"{probe.name}/{k}": req for k, req in probe.requests(cfg, examples).items()})
+    results = backend.generate_many(list(requests.values()), cfg["max_new_tokens"], seed=cfg.get("seed", 0), desc=desc)
+    return dict(zip(requests, results))
 
 
 def evaluate(
@@ -59,28 +70,32 @@ def evaluate(
     samples: list[dict[str, Any]] = []
 
     ood = task.examples("ood")[: cfg["num_samples"]]
-    if ood:
-        _, _, ood_correct, ood_records, _ = _score_split(backend, task, ood, cfg, "ood")
-        metrics["ood_accuracy"] = sum(ood_correct) / len(ood_correct)
-    else:
-        metrics["ood_accuracy"], ood_records = None, []
-
     examples = task.examples("test")[: cfg["num_samples"]]
-    wants_stats = any(p in ("calibration", "entropy") for p in cfg.get("probes", ALL_PROBES))
-    completions, answers, correct, records, stats = _score_split(backend, task, examples, cfg, "test", wants_stats)
-    metrics = {"accuracy": sum(correct) / len(correct) if correct else None, **metrics}
+    probes = [PROBES.get(name)() for name in cfg.get("probes", ALL_PROBES)]
+    wants_stats = any(p.name in ("calibration", "entropy") for p in probes)
+    generated = _generate(backend, cfg, ood, examples, probes, wants_stats)
+    completions = generated["test"].texts
+    answers, correct, records = _records(task, examples, completions, "test")
+    _, ood_correct, ood_records = _records(task, ood, generated["ood"].texts, "ood")
+    metrics["accuracy"] = sum(correct) / len(correct) if correct else None
+    metrics["ood_accuracy"] = sum(ood_correct) / len(ood_correct) if ood else None
     metrics["eval/num_samples"] = len(examples)
     t_acc = time.perf_counter() - t0
 
     state = EvalState(task=task, backend=backend, reader=reader_backend, cfg=dict(cfg), examples=examples,
                       completions=completions, answers=answers, correct=correct,
-                      steps=[r["steps"] for r in records], records=records, _stats=stats)
+                      steps=[r["steps"] for r in records], records=records, _stats=generated["test"].stats,
+                      generated={k: r.texts for k, r in generated.items() if k not in ("test", "ood")})
     timings = {}
-    for name in cfg.get("probes", ALL_PROBES):
-        probe = PROBES.get(name)()
+    for probe in probes:  # contexts the filler and paraphrase probes need, packed with the truncation points
+        t = time.perf_counter()
+        if branches := probe.branches(state):
+            state.branches[probe.name] = branches
+        timings[probe.name] = time.perf_counter() - t
+    for probe in probes:
         t = time.perf_counter()
         metrics.update(probe.run(state))
-        timings[name] = time.perf_counter() - t
+        timings[probe.name] += time.perf_counter() - t
     samples = records + ood_records
     metrics["eval/seconds"] = round(time.perf_counter() - t0, 3)
     metrics["eval/accuracy_seconds"] = round(t_acc, 3)

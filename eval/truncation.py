@@ -11,13 +11,17 @@ from), and a 4D attention mask lets each block see only the chain's first tokens
 point, and itself. One forward per batch of chains scores every point; forced answers then take
 one step per answer token, all points at once, on that forward's KV cache. Nothing is copied per
 point, so the cost grows with chain length plus the number of points (bench/eval_growth.py).
+A chain may also carry branches: other texts after the same prompt (the filler and paraphrase
+probes' rewritten reasoning), each packed as one more block that sees the tokens it shares with
+the chain and decodes its forced answer with the points, so those probes re-encode no prompt and
+add no pass of their own.
 `answer_logprobs_naive` re-encodes every context from scratch, one at a time: the reference the
 fast path is tested against, and the baseline of bench/eval_speed.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import torch
@@ -30,6 +34,7 @@ class Chain:
     prompt: str
     steps: list[str]
     target: Optional[str]  # answer whose log-probability is scored (the gold answer); None: skip
+    branches: list[str] = field(default_factory=list)  # other contexts after the prompt: a forced answer each
 
 
 def prefixes(task: Task, chain: Chain) -> tuple[str, list[int]]:
@@ -69,12 +74,13 @@ def _device(model) -> torch.device:
 class TruncationResult:
     logprobs: list[list[float]]  # per chain, L_i for i = 0..n ([] when the chain has no target)
     answers: list[list[Optional[str]]]  # per chain, the forced answer after c_i for i = 0..n
+    branch_answers: list[list[Optional[str]]] = field(default_factory=list)  # per chain, one per branch
 
 
 def _row_batches(chains: Sequence[Chain], batch_size: int, max_rows: Optional[int]) -> list[list[int]]:
     batches, current, rows = [], [], 0
     for k, chain in enumerate(chains):
-        points = len(chain.steps) + 1
+        points = len(chain.steps) + 1 + len(chain.branches)
         if current and (len(current) >= batch_size or (max_rows and rows + points > max_rows)):
             batches.append(current)
             current, rows = [], 0
@@ -102,7 +108,17 @@ class _Packed:
     answer_ends: torch.Tensor  # (B, P) index of each point's last answer-prefix token (0 for padding points)
     answer_ctx: torch.Tensor  # (B, P, T) bool: what each point's forced answer may attend to
     answer_pos: torch.Tensor  # (B, P) position of each point's first generated token
-    points: list[int]
+    points: list[int]  # per chain, its truncation points with a forced answer; its branches follow them
+    branches: list[int]  # per chain, its branches
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _pack(tokenizer, task, chains, batch, prefix_ids, logprobs, answers, device) -> _Packed:
@@ -126,10 +142,18 @@ def _pack(tokenizer, task, chains, batch, prefix_ids, logprobs, answers, device)
                 blocks.append((len(tokens), len(prefix_ids), b))
                 tokens += prefix_ids
                 pos += [b + j for j in range(len(prefix_ids))]
+        for branch in chains[k].branches:  # sees the tokens it shares with the chain, then its own
+            branch_ids = tokenizer(branch, add_special_tokens=False)["input_ids"]
+            b = _common_prefix(ids, branch_ids)
+            own = branch_ids[b:] + prefix_ids
+            answer_blocks.append((len(tokens), len(own), b))
+            blocks.append((len(tokens), len(own), b))
+            tokens += own
+            pos += [b + j for j in range(len(own))]
         rows.append((ids, tokens, pos, blocks, answer_blocks, bounds))
         scores.append(score)
     T = max(len(r[1]) for r in rows)
-    P = max(len(r[5]) for r in rows)
+    P = max(len(r[4]) for r in rows)
     B = len(rows)
     ids_t = torch.full((B, T), tokenizer.pad_token_id, dtype=torch.long)
     pos_t = torch.zeros((B, T), dtype=torch.long)
@@ -156,7 +180,7 @@ def _pack(tokenizer, task, chains, batch, prefix_ids, logprobs, answers, device)
             answer_pos[r, p] = bound + length
     return _Packed(ids_t.to(device), pos_t.to(device), mask[:, None].to(device), scores,
                    answer_ends.to(device), answer_ctx.to(device), answer_pos.to(device),
-                   [len(chains[k].steps) + 1 for k in batch])
+                   [len(chains[k].steps) + 1 if answers else 0 for k in batch], [len(chains[k].branches) for k in batch])
 
 
 @torch.no_grad()
@@ -170,24 +194,52 @@ def analyze_truncations(
 
     Batches hold at most `batch_size` chains and, with `max_rows`, at most that many truncation
     points (a chain with no steps is one point)."""
-    out = TruncationResult([[] for _ in chains], [[] for _ in chains])
+    out = TruncationResult([[] for _ in chains], [[] for _ in chains], [[] for _ in chains])
     device = _device(model)
     prefix_ids = tokenizer(task.answer_prefix, add_special_tokens=False)["input_ids"]
     stop = torch.tensor([tokenizer.eos_token_id, *_single_token(tokenizer, task.step_separator)], device=device)
     for batch in _row_batches(chains, batch_size, max_rows):
         packed = _pack(tokenizer, task, chains, batch, prefix_ids, logprobs, answers, device)
-        res = model(input_ids=packed.ids, attention_mask=packed.mask, position_ids=packed.pos, use_cache=answers)
+        decode = packed.answer_ctx.shape[1] > 0
+        logits_at, cache = _packed_forward(model, packed, use_cache=decode)
         if logprobs:
-            _score_blocks(res.logits, packed, batch, out.logprobs)
-        if answers:
-            _decode_answers(model, tokenizer, task, res, packed, batch, max_answer_tokens, stop, out.answers)
+            _score_blocks(logits_at, packed, batch, out.logprobs)
+        if decode:
+            _decode_answers(model, tokenizer, task, logits_at, cache, packed, batch, max_answer_tokens, stop, out)
     return out
 
 
-def _score_blocks(logits, packed, batch, results) -> None:
-    """Each score block's mean target-token log-probability (token j is predicted at j-1): the
-    log-softmax runs only over the scored positions, gathered at once, rather than over every
-    position of the packed batch (151,936 columns each for a Qwen-sized vocabulary)."""
+_SCALED_HEADS = ("final_logit_softcapping", "logit_scale", "logits_scaling")  # heads that are more than a linear layer
+
+
+def _packed_forward(model, packed, use_cache: bool):
+    """One forward over the packed batch: (a function from (row, position) index tensors to those
+    positions' logits, the KV cache). Only the positions that are scored or decode from get the
+    output head: the decoder runs alone and the head is applied to the gathered hidden states,
+    never to the whole batch (B x T x vocab logits: for 140 rows of 900 tokens and a 151,936-token
+    vocabulary, 140 x 900 x 151,936 x 2 bytes = 38 GB in bf16). A model whose head scales or caps its logits, or that exposes no
+    decoder, runs whole."""
+    kwargs = dict(input_ids=packed.ids, attention_mask=packed.mask, position_ids=packed.pos, use_cache=use_cache)
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    try:
+        decoder = model.get_decoder()
+    except (AttributeError, ValueError, NotImplementedError):
+        decoder = None
+    config = getattr(model, "config", None)
+    plain = not any(getattr(config, name, None) not in (None, 1, 1.0) for name in _SCALED_HEADS)
+    if head is not None and decoder is not None and decoder is not model and plain:
+        out = decoder(**kwargs)
+        hidden = out.last_hidden_state
+        logits_at = lambda rows, cols: head(hidden[rows, cols])  # noqa: E731
+    else:
+        out = model(**kwargs)
+        logits_at = lambda rows, cols: out.logits[rows, cols]  # noqa: E731
+    return logits_at, getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+
+
+def _score_blocks(logits_at, packed, batch, results) -> None:
+    """Each score block's mean target-token log-probability (token j is predicted at j-1), from the
+    logits of the scored positions only, gathered at once."""
     rows, cols, toks, blocks = [], [], [], []  # blocks: (chain, first scored position, count)
     for r, k in enumerate(batch):
         for start, sfx, a_idx in packed.score_blocks[r]:
@@ -196,19 +248,18 @@ def _score_blocks(logits, packed, batch, results) -> None:
             cols.extend(start + j - 1 for j in a_idx)
             toks.extend(sfx[j] for j in a_idx)
     if rows:
-        device = logits.device
-        picked = logits[torch.tensor(rows, device=device), torch.tensor(cols, device=device)].float()
+        device = packed.ids.device
+        picked = logits_at(torch.tensor(rows, device=device), torch.tensor(cols, device=device)).float()
         tok = torch.tensor(toks, device=device)[:, None]
         lp = torch.log_softmax(picked, dim=-1).gather(-1, tok).squeeze(-1).tolist()
     for k, first, n in blocks:
         results[k].append(sum(lp[first : first + n]) / n if n else float("nan"))
 
 
-def _decode_answers(model, tokenizer, task, res, packed, batch, max_tokens, stop, results):
+def _decode_answers(model, tokenizer, task, logits_at, cache, packed, batch, max_tokens, stop, out: TruncationResult):
     B, P, T = packed.answer_ctx.shape
     device = packed.ids.device
-    cache = getattr(res, "cache", None) or getattr(res, "past_key_values", None)
-    nxt = res.logits.gather(1, packed.answer_ends[:, :, None].expand(B, P, res.logits.shape[-1])).argmax(-1)  # (B, P)
+    nxt = logits_at(torch.arange(B, device=device)[:, None].expand(B, P), packed.answer_ends).argmax(-1)  # (B, P)
     ctx = packed.answer_ctx  # (B, P, kv) grows by P columns per step
     pos = packed.answer_pos
     eye = torch.eye(P, dtype=torch.bool, device=device)[None].expand(B, P, P)
@@ -226,8 +277,10 @@ def _decode_answers(model, tokenizer, task, res, packed, batch, max_tokens, stop
         pos = pos + 1
     gen = torch.stack(generated, dim=-1)  # (B, P, steps)
     for r, k in enumerate(batch):
-        texts = tokenizer.batch_decode(gen[r, : packed.points[r]], skip_special_tokens=True)
-        results[k].extend(task.extract_answer(task.answer_prefix + t) for t in texts)
+        n = packed.points[r] + packed.branches[r]
+        found = [task.extract_answer(task.answer_prefix + t) for t in tokenizer.batch_decode(gen[r, :n], skip_special_tokens=True)]
+        out.answers[k].extend(found[: packed.points[r]])
+        out.branch_answers[k].extend(found[packed.points[r]:])
 
 
 def answer_logprobs(model, tokenizer, task: Task, chains: Sequence[Chain], batch_size: int = 16) -> list[list[float]]:

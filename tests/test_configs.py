@@ -20,6 +20,9 @@ def test_every_group_option_composes(group, option):
     assert container[group] is not None
     if group in ("trainer", "task"):
         assert container[group]["name"] == option
+    if (group, option) == ("eval", "gpu"):  # the GPU sizes over the defaults, nothing else changed
+        default = OmegaConf.to_container(compose([]), resolve=True)["eval"]
+        assert container["eval"] == {**default, "batch_size": 1024, "truncation_rows": 1024}
 
 
 def test_evaluate_config_composes():

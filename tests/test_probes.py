@@ -10,7 +10,7 @@ from eval.evaluator import evaluate
 from eval.probes.calibration import ece
 from eval.probes.early_answer import area_over_curve
 from eval.probes.pass_at_k import pass_at_k
-from eval.truncation import Chain, TruncationResult, answer_logprobs, answer_logprobs_naive, forced_answers, forced_answers_naive
+from eval.truncation import Chain, TruncationResult, analyze_truncations, answer_logprobs, answer_logprobs_naive, forced_answers, forced_answers_naive
 from models import build_tiny
 from models.scoring import CompletionStats
 from tasks import load_task
@@ -62,8 +62,9 @@ class FakeBackend:
     def truncations(self, chains, *, logprobs, answers):
         from eval.truncation import prefixes
 
-        res = TruncationResult([[] for _ in chains], [[] for _ in chains])
+        res = TruncationResult([[] for _ in chains], [[] for _ in chains], [[] for _ in chains])
         for c, chain in enumerate(chains):
+            res.branch_answers[c] = [self.answer(b + self.task.answer_prefix) for b in chain.branches]
             text, ends = prefixes(self.task, chain)
             for end in ends:
                 ans = self.answer(text[:end] + self.task.answer_prefix)
@@ -169,6 +170,30 @@ def test_batched_truncations_equal_naive_on_many_chains(tiny):
     assert forced_answers(model, tok, task, chains, max_tokens=3, batch_size=4) == forced_answers_naive(model, tok, task, chains, max_tokens=3)
 
 
+def test_branches_packed_with_the_chain_equal_their_own_encoding(base_run):
+    """The filler and paraphrase probes' contexts ride along as branches of the chain's packed row
+    (sharing its prompt tokens); each branch's forced answer equals decoding that context alone."""
+    from eval.probes.filler import FILLER
+    from models import load_pretrained
+
+    task = load_task("arith", train_size=10, test_size=12, ood_size=1)
+    model, tok = load_pretrained(str(base_run))
+    sep, chains, alone = task.step_separator, [], []
+    for ex in task.examples("test"):
+        steps = list(ex.steps)
+        branches = [ex.prompt + FILLER * 12, ex.prompt + sep.join(task.paraphrase_steps(steps)) + sep,
+                    ex.prompt + sep.join(steps) + sep]  # the last: the chain's own full text
+        chains.append(Chain(ex.prompt, steps, ex.answer, branches))
+        alone += [Chain(b, [], None) for b in branches]
+    res = analyze_truncations(model, tok, task, chains, batch_size=5, max_rows=20)
+    got = [a for row in res.branch_answers for a in row]
+    assert got == [row[0] for row in forced_answers_naive(model, tok, task, alone)]
+    assert sum(a is not None for a in got) >= len(got) // 2  # a trained model writes answers
+    assert [row[-1] for row in res.answers] == [row[-1] for row in res.branch_answers]
+    without = analyze_truncations(model, tok, task, [Chain(c.prompt, c.steps, c.target) for c in chains], batch_size=5)
+    assert without.answers == res.answers and without.branch_answers == [[] for _ in chains]
+    assert max(abs(a - b) for ra, rb in zip(without.logprobs, res.logprobs) for a, b in zip(ra, rb)) < 1e-5
+
 def test_reader_with_its_own_tokenizer(tiny):
     """A reader whose tokenizer numbers characters differently re-tokenizes the text."""
     from models.tokenizer import build_char_tokenizer
@@ -213,6 +238,75 @@ def test_sampling_is_seeded_and_n_per_prompt(tiny):
     assert len(a) == 12 and a == generate(model, tok, prompts, 20, do_sample=True, num_return_sequences=3, seed=1, batch_size=6)
     assert a != generate(model, tok, prompts, 20, do_sample=True, num_return_sequences=3, seed=2, batch_size=6)
     assert len(set(a[:3])) > 1  # the n samples of one prompt differ
+
+
+def _total_variation(counts: dict, probs: dict) -> float:
+    n = sum(counts.values())
+    return 0.5 * sum(abs(counts.get(t, 0) / n - p) for t, p in probs.items())
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.6])
+def test_prefix_shared_samples_follow_the_model_distribution(base_run, temperature):
+    """Samples that agree so far share one row and split where their draws differ: each sample
+    must still be an independent draw from softmax(logits / T). 20,000 two-token samples of one
+    prompt against the exact first-token and second-token distributions (a trained model, whose
+    distributions are peaked like the ones pass@k samples from)."""
+    from eval.generation import _decode
+    from models import load_pretrained
+
+    from eval.generation import generate
+
+    task = load_task("arith", train_size=10, test_size=12, ood_size=1)
+    model, tok = load_pretrained(str(base_run))
+    prompts = [ex.prompt for ex in task.examples("test")]
+    raw: list = []
+    generate(model, tok, prompts, 80, token_stats=raw)
+    # sample from the most uncertain point of the greedy completions (where pass@k's samples split)
+    entropy, i, k = max((st[0], i, k) for i, (_, stats) in enumerate(raw) for k, st in enumerate(stats))
+    assert entropy > 0.5
+    ids = tok(prompts[i], add_special_tokens=False)["input_ids"] + raw[i][0][:k]
+    enc = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
+    n = 20_000
+    gen = torch.Generator().manual_seed(0)
+    ((samples, _),) = _decode(model, tok, enc["input_ids"], enc["attention_mask"], 2, [temperature], [n], [False], gen)
+    assert len(samples) == n
+    with torch.no_grad():
+        first = torch.softmax(model(**enc).logits[0, -1] / temperature, -1)
+    p1 = {t: p for t, p in enumerate(first.tolist())}
+    counts1: dict = {}
+    for s in samples:
+        counts1[s[0] if s else tok.eos_token_id] = counts1.get(s[0] if s else tok.eos_token_id, 0) + 1
+    assert _total_variation(counts1, p1) < 0.02, _total_variation(counts1, p1)
+    top = max(counts1, key=counts1.get)  # second token, given the most frequent first one
+    with torch.no_grad():
+        ids = torch.cat([enc["input_ids"], torch.tensor([[top]])], 1)
+        second = torch.softmax(model(input_ids=ids).logits[0, -1] / temperature, -1)
+    counts2: dict = {}
+    for s in samples:
+        if s and s[0] == top:
+            counts2[s[1] if len(s) > 1 else tok.eos_token_id] = counts2.get(s[1] if len(s) > 1 else tok.eos_token_id, 0) + 1
+    assert sum(counts2.values()) > 1000
+    assert _total_variation(counts2, dict(enumerate(second.tolist()))) < 0.03, _total_variation(counts2, dict(enumerate(second.tolist())))
+    # the wrong temperature is detected: the test can fail
+    wrong = torch.softmax(model(**enc).logits[0, -1].detach() / (temperature * 2), -1)
+    assert _total_variation(counts1, dict(enumerate(wrong.tolist()))) > 0.05, _total_variation(counts1, dict(enumerate(wrong.tolist())))
+
+
+def test_requests_decoded_together_equal_separate_calls(tiny):
+    """The evaluator decodes the greedy splits and pass@k's samples in one loop: greedy text is the
+    same as a greedy-only call, and every prompt gets its n samples."""
+    from eval.generation import Request, generate, generate_many
+
+    task, model, tok = tiny
+    prompts = [ex.prompt for ex in task.examples("test")]
+    ood = [ex.prompt for ex in task.examples("ood")]
+    greedy, sampled, other = generate_many(
+        model, tok, [Request(prompts, stats=True), Request(prompts[:4], n=5, temperature=1.0), Request(ood)], 30,
+        batch_size=12, seed=0)
+    assert greedy.texts == generate(model, tok, prompts, 30, batch_size=12)
+    assert other.texts == generate(model, tok, ood, 30, batch_size=12)
+    assert len(sampled.texts) == 20 and sampled.stats is None and other.stats is None
+    assert len(greedy.stats) == len(prompts) and all(len(ids) == len(st) for ids, st in greedy.stats)
 
 
 def test_stats_recorded_while_decoding_equal_a_second_forward(base_run):

@@ -5,7 +5,6 @@ not need the reasoning's content."""
 from __future__ import annotations
 
 from eval.probes.base import EvalState, Probe, mean
-from eval.truncation import Chain
 
 FILLER = " ..."
 
@@ -13,25 +12,23 @@ FILLER = " ..."
 class Filler(Probe):
     name = "filler"
 
-    def run(self, state: EvalState):
-        task, idx, chains = state.task, [], []
+    def branches(self, state: EvalState):
+        task, out = state.task, {}
         unit = max(1, state.backend.num_tokens(FILLER))
         for i, (ex, steps, ref) in enumerate(zip(state.examples, state.steps, state.answers)):
-            if ref is None or not steps:
-                state.records[i]["filler/changed"] = None
-                continue
-            n_tok = state.backend.num_tokens(task.step_separator.join(steps) + task.step_separator)
-            idx.append(i)
-            chains.append(Chain(ex.prompt + FILLER * max(1, round(n_tok / unit)), [], None))
-        if not chains:
+            if ref is not None and steps:
+                n_tok = state.backend.num_tokens(task.step_separator.join(steps) + task.step_separator)
+                out[i] = ex.prompt + FILLER * max(1, round(n_tok / unit))
+        return out
+
+    def run(self, state: EvalState):
+        forced = self.branch_answers(state)
+        for i, rec in enumerate(state.records):
+            rec["filler/changed"] = float(forced[i] != state.answers[i]) if i in forced else None
+        if not forced:
             return self.unsupported(state, "no completion had both reasoning steps and an answer",
                                     ["faithfulness/filler_sensitivity"])
-        forced = state.backend.truncations(chains, logprobs=False, answers=True).answers
-        changed = []
-        for i, answers in zip(idx, forced):
-            changed.append(float(answers[0] != state.answers[i]))
-            state.records[i]["filler/changed"] = changed[-1]
-        return {"faithfulness/filler_sensitivity": mean(changed)}
+        return {"faithfulness/filler_sensitivity": mean([state.records[i]["filler/changed"] for i in forced])}
 
 
 PROBE = Filler

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from math import comb
 
+from eval.generation import Request
 from eval.probes.base import EvalState, Probe, mean
 
 
@@ -19,15 +20,22 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 class PassAtK(Probe):
     name = "pass_at_k"
 
+    def requests(self, cfg, examples):
+        opts = cfg["pass_at_k"]
+        return {"samples": Request([ex.prompt for ex in examples[: int(opts["prompts"])]], n=int(opts["n"]),
+                                   temperature=float(opts["temperature"]))}
+
     def run(self, state: EvalState):
         opts = state.cfg["pass_at_k"]
         n, ks = int(opts["n"]), [int(k) for k in opts["k"]]
         examples = state.examples[: int(opts["prompts"])]
-        samples = state.backend.generate(
-            [ex.prompt for ex in examples], state.cfg["max_new_tokens"], do_sample=True,
-            temperature=float(opts["temperature"]), n=n, seed=state.cfg.get("seed", 0),
-            desc="eval pass@k" if state.cfg.get("progress", True) else None,
-        )
+        samples = state.generated.get(f"{self.name}/samples")
+        if samples is None:
+            samples = state.backend.generate(
+                [ex.prompt for ex in examples], state.cfg["max_new_tokens"], do_sample=True,
+                temperature=float(opts["temperature"]), n=n, seed=state.cfg.get("seed", 0),
+                desc="eval pass@k" if state.cfg.get("progress", True) else None,
+            )
         out = {}
         counts = []
         for i, ex in enumerate(examples):
