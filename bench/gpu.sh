@@ -13,7 +13,8 @@
 #   PARTS="speed growth" bash bench/gpu.sh         # only the evaluator benchmarks
 #   SHAPE=toy SCALE=dry bash bench/gpu.sh          # a dry run of every step on a CPU, in about a minute
 # REPEATS (default 2) runs per evaluator measurement; EVAL_BATCH (eval.batch_size, default 256) and TRUNC_ROWS (eval.truncation_rows, default 80) size
-# the evaluator benchmarks; NAIVE_CHAINS (default 20) the chains the slow naive path is timed on.
+# the evaluator benchmarks; NAIVE_CHAINS (default 20) the chains the slow naive path is timed on;
+# SFT_ARGS adds overrides to the SFT run (e.g. "eval=gpu" for its own end-of-run evaluation).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-outputs/gpu_bench}
@@ -41,7 +42,7 @@ fi
 if wants sft || { { wants speed || wants growth; } && [ ! -f "$WORK/runs/sft/metrics.json" ]; }; then
   $PY -m launch.train trainer=sft model.init_from="$WORK/base" model.dtype=bfloat16 trainer.learning_rate=3e-4 \
     trainer.warmup_steps=20 budget.max_steps=$SFT_STEPS output_root="$WORK/runs" run_name=sft progress=false \
-    eval.progress=false resume=force_restart 2>&1 | tee "$OUT/sft.txt"
+    eval.progress=false resume=force_restart ${SFT_ARGS:-} 2>&1 | tee "$OUT/sft.txt"
   cp "$WORK/runs/sft/metrics.json" "$OUT/sft_metrics.json"
 fi
 if wants speed; then
