@@ -16,6 +16,10 @@ from tasks.base import Task
 
 
 class Backend(Protocol):
+    """What probes call. A backend may also offer `generate_many(requests, max_new_tokens, *, seed,
+    desc)` (several requests in one decoding loop); without it the evaluator decodes the greedy
+    splits one by one and each probe makes its own generations."""
+
     def generate(self, prompts: Sequence[str], max_new_tokens: int, *, do_sample: bool = False,
                  temperature: float = 1.0, n: int = 1, seed: Optional[int] = None, desc: Optional[str] = None) -> list[str]: ...
 

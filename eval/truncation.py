@@ -77,9 +77,17 @@ class TruncationResult:
     branch_answers: list[list[Optional[str]]] = field(default_factory=list)  # per chain, one per branch
 
 
+def _packed_chars(chain: Chain) -> int:
+    """Roughly how long a chain's packed row is (characters): its text, a block per point, its branches."""
+    text = len(chain.prompt) + sum(len(s) + 1 for s in chain.steps)
+    return text + (len(chain.steps) + 1) * (8 + len(chain.target or "")) + sum(len(b) - len(chain.prompt) for b in chain.branches)
+
+
 def _row_batches(chains: Sequence[Chain], batch_size: int, max_rows: Optional[int]) -> list[list[int]]:
+    """Chains sorted by packed length, then cut into batches (rows of similar length pad little)."""
     batches, current, rows = [], [], 0
-    for k, chain in enumerate(chains):
+    for k in sorted(range(len(chains)), key=lambda k: _packed_chars(chains[k])):
+        chain = chains[k]
         points = len(chain.steps) + 1 + len(chain.branches)
         if current and (len(current) >= batch_size or (max_rows and rows + points > max_rows)):
             batches.append(current)

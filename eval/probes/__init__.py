@@ -5,6 +5,11 @@ answers, a backend for the evaluated model and one for the reader), returns its 
 add fields to each per-sample record. A probe that the task cannot support returns None for its
 metrics and says why in `state.notes`; a sample a probe cannot use (no steps, no answer) gets
 None for that probe.
+
+Two hooks let a probe share the evaluator's passes instead of running its own: `requests`
+(generations that need only the prompts, decoded in the same loop as the greedy splits: pass@k)
+and `branches` (contexts whose forced answers it needs, packed into the truncation pass beside
+the chain they rewrite: filler, paraphrase).
 """
 
 from __future__ import annotations
