@@ -58,7 +58,8 @@ def main() -> None:
     print(f"{describe_machine()}; checkpoint {args.checkpoint} ({args.dtype}), {args.samples} test prompts "
           f"(+ as many ood), batch {args.batch_size}, truncation rows {args.truncation_rows}", flush=True)
 
-    evaluate(model, tok, task, {**cfg, "num_samples": 16, "probes": ALL_PROBES})  # warm-up (CUDA kernels, caches)
+    # warm-up at full size: on a GPU a 16-sample warm-up left the first timed runs cold (new shapes)
+    evaluate(model, tok, task, {**cfg, "probes": ALL_PROBES})
     times: dict[str, list[float]] = {"acc": [], "full": []}
     mem: dict[str, float | None] = {"acc": None, "full": None}
     results = {}
