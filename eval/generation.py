@@ -77,8 +77,9 @@ def generate(
 def generate_many(model, tokenizer, requests: Sequence[Request], max_new_tokens: int, batch_size: int = 64,
                   seed: int | None = None, desc: str | None = None) -> list[Result]:
     """One `Result` per request, decoded together: prompts of every request are sorted by length
-    and batched (a batch holds at most `batch_size` rows, counting n rows for a prompt sampled n
-    times), greedy and sampled rows side by side."""
+    and cut into as few batches as `batch_size` allows (rows, counting n for a prompt sampled n
+    times), of even size so that no small last batch runs a whole decoding loop alone; greedy and
+    sampled rows side by side."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -90,10 +91,12 @@ def generate_many(model, tokenizer, requests: Sequence[Request], max_new_tokens:
         torch.manual_seed(seed)
     sampling = any(req.temperature is not None for req in requests)
     generator = torch.Generator(device=device).manual_seed(seed if seed is not None else 0) if sampling else None
+    total = sum(req.n * len(req.prompts) for req in requests)
+    per_batch = -(-total // max(1, -(-total // batch_size))) if total else batch_size  # even batches, none tiny
     batches, current, rows = [], [], 0
     for it in items:
         n = requests[it[0]].n
-        if current and rows + n > batch_size:
+        if current and rows + n > per_batch:
             batches.append(current)
             current, rows = [], 0
         current.append(it)
@@ -178,24 +181,30 @@ def _decode(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, te
             values = torch.stack([-(p * torch.log(p.clamp_min(1e-12))).sum(-1), top2[:, 0], top2[:, 1], chosen], -1)
             row_stats = dict(zip(recorded, values.tolist()))
         greedy = greedy_tok.tolist()
-        parents, next_tokens, next_slots = [], [], []
+        parents, next_tokens, next_slots, reshaped = [], [], [], False
         for j, p in enumerate(prompt_of):
-            groups: dict[int, list[int]] = {}
-            for s, tok in zip(slots[j], draws.get(j) or [greedy[j]] * len(slots[j])):
-                groups.setdefault(tok, []).append(s)
-            for tok, members in groups.items():
+            drawn, members = draws.get(j), slots[j]
+            if drawn is None or len(members) == 1:  # one token for the whole row
+                groups = {greedy[j] if drawn is None else drawn[0]: members}
+            else:
+                groups = {}
+                for s, tok in zip(members, drawn):
+                    groups.setdefault(tok, []).append(s)
+                reshaped |= len(groups) > 1
+            for tok, group in groups.items():
                 if tok == eos:
+                    reshaped = True
                     continue
-                for s in members:
+                for s in group:
                     tokens[p][s].append(tok)
                 if j in row_stats:
                     per_token[p].append(row_stats[j])
                 parents.append(j)
                 next_tokens.append(tok)
-                next_slots.append(members)
+                next_slots.append(group)
         if not parents or step == max_new_tokens - 1:
             break
-        if parents != list(range(len(prompt_of))):  # rows ended or split
+        if reshaped:  # rows ended or split
             sel = torch.tensor(parents, device=device)
             cache.batch_select_indices(sel)
             mask, last = mask[sel], last[sel]
