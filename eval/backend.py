@@ -58,11 +58,6 @@ class LMBackend:
                              for t, r in zip(res.texts, res.stats)]
         return results
 
-    def generate_with_stats(self, prompts, max_new_tokens, desc=None):
-        """Greedy completions and their token statistics (see `generate_many`)."""
-        (res,) = self.generate_many([Request(prompts, stats=True)], max_new_tokens, desc=desc)
-        return res.texts, res.stats
-
     def completion_stats(self, prompts, completions):
         return completion_stats(self.model, self.tokenizer, self.task, prompts, completions, batch_size=self.batch_size)
 

@@ -56,20 +56,12 @@ def generate(
     num_return_sequences: int = 1,
     seed: int | None = None,
     desc: str | None = None,
-    token_stats: list | None = None,
 ) -> list[str]:
-    """Completions (decoded, special tokens removed) for each prompt, in order.
-
-    With `num_return_sequences=n`, the result holds n completions per prompt, consecutively.
-    Given a list as `token_stats` (greedy, n=1), it is filled with one entry per completion:
-    (generated token ids, per-token [entropy, p(top-1), p(top-2), p(token)] of the distribution
-    each token was chosen from), or None where the model was decoded with `model.generate`.
-    """
-    record = token_stats is not None and not do_sample and num_return_sequences == 1
-    req = Request(prompts, num_return_sequences, temperature if do_sample else None, record)
+    """Completions (decoded, special tokens removed) for each prompt, in order; with
+    `num_return_sequences=n`, n completions per prompt, consecutively. One request of
+    `generate_many`, which also records token statistics (`Request.stats`)."""
+    req = Request(prompts, num_return_sequences, temperature if do_sample else None)
     (res,) = generate_many(model, tokenizer, [req], max_new_tokens, batch_size=batch_size, seed=seed, desc=desc)
-    if token_stats is not None:
-        token_stats[:] = res.stats if record else [None] * len(prompts)
     return res.texts
 
 
@@ -112,8 +104,9 @@ def generate_many(model, tokenizer, requests: Sequence[Request], max_new_tokens:
         if decoded is None:
             _generate_fallback(model, tokenizer, enc, reqs, batch, max_new_tokens, texts)
             continue
+        flat = iter(tokenizer.batch_decode([ids for samples, _ in decoded for ids in samples], skip_special_tokens=True))
         for (r, i), (samples, per_token) in zip(batch, decoded):
-            texts[r][i] = tokenizer.batch_decode(samples, skip_special_tokens=True)
+            texts[r][i] = [next(flat) for _ in samples]
             if stats[r] is not None:
                 stats[r][i] = (samples[0], per_token)
     if was_training:

@@ -254,13 +254,13 @@ def test_prefix_shared_samples_follow_the_model_distribution(base_run, temperatu
     from eval.generation import _decode
     from models import load_pretrained
 
-    from eval.generation import generate
+    from eval.generation import Request, generate_many
 
     task = load_task("arith", train_size=10, test_size=12, ood_size=1)
     model, tok = load_pretrained(str(base_run))
     prompts = [ex.prompt for ex in task.examples("test")]
-    raw: list = []
-    generate(model, tok, prompts, 80, token_stats=raw)
+    (res,) = generate_many(model, tok, [Request(prompts, stats=True)], 80)
+    raw = res.stats
     # sample from the most uncertain point of the greedy completions (where pass@k's samples split)
     entropy, i, k = max((st[0], i, k) for i, (_, stats) in enumerate(raw) for k, st in enumerate(stats))
     assert entropy > 0.5
@@ -313,6 +313,7 @@ def test_stats_recorded_while_decoding_equal_a_second_forward(base_run):
     """Calibration and entropy read the distributions the greedy tokens were chosen from; they equal
     a teacher-forced forward over prompt + completion (a trained model, so answers are written)."""
     from eval.backend import LMBackend
+    from eval.generation import Request
     from models import load_pretrained
     from models.scoring import completion_stats
 
@@ -320,7 +321,8 @@ def test_stats_recorded_while_decoding_equal_a_second_forward(base_run):
     model, tok = load_pretrained(str(base_run))
     prompts = [ex.prompt for ex in task.examples("test")]
     backend = LMBackend(model, tok, task, batch_size=4)
-    texts, decoded = backend.generate_with_stats(prompts, 80)
+    (res,) = backend.generate_many([Request(prompts, stats=True)], 80)
+    texts, decoded = res.texts, res.stats
     forward = completion_stats(model, tok, task, prompts, texts)
     assert all(d is not None for d in decoded) and sum(d.answer_tokens > 0 for d in decoded) >= 6
     for d, f in zip(decoded, forward):
