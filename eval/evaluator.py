@@ -4,7 +4,8 @@
 
 1. Greedy, batched generation on the test split (and the ood split for `ood_accuracy`); each
    completion is scored with the task's own `score` (the function the rewards call too). What
-   the probes need from the prompts alone (pass@k's samples) is decoded in the same loop.
+   the probes need from the prompts alone (pass@k's samples) is decoded in the same loop, and so
+   is what they continue from a completion (the mistake probe's corrupted reasoning).
 2. The reasoning-quality probes selected by `cfg["probes"]` run on the test completions
    (eval/probes/, one file each): pass@k, information gain, early answering, filler, paraphrase,
    mistakes, step validity, chain length, calibration, entropy.
@@ -23,7 +24,7 @@ from eval.generation import Request, Result
 from eval.probes import PROBES, EvalState
 from tasks.base import Task
 
-EVALUATOR_VERSION = "4"  # 4: pass@k samples share prefixes and the greedy decoding loop
+EVALUATOR_VERSION = "5"  # 5: the mistake probe corrupts a step chosen per sample (seed, index) and continues in the greedy loop
 ALL_PROBES = ["pass_at_k", "info_gain", "early_answer", "filler", "paraphrase", "mistake", "step_validity", "cot",
               "calibration", "entropy"]
 log = logging.getLogger("reasonlab")
@@ -40,19 +41,23 @@ def _records(task: Task, examples, completions, split: str):
     return answers, correct, records
 
 
-def _generate(backend: Backend, cfg, ood, examples, probes, wants_stats: bool) -> dict[str, Result]:
-    """Greedy completions of both splits and every probe's prompt-only requests (pass@k's
-    samples), decoded in one loop where the backend can (`generate_many`)."""
+def _generate(backend: Backend, task: Task, cfg, ood, examples, probes, wants_stats: bool) -> dict[str, Result]:
+    """Greedy completions of both splits, every probe's prompt-only requests (pass@k's samples)
+    and the probes' follow-ups of the test completions (the mistake probe's continuations),
+    decoded in one loop where the backend can (`generate_many`)."""
     desc = "eval generate" if cfg.get("progress", True) else None
-    requests = {"ood": Request([ex.prompt for ex in ood]),
-                "test": Request([ex.prompt for ex in examples], stats=wants_stats)}
     if not hasattr(backend, "generate_many"):
-        return {k: Result(backend.generate(req.prompts, cfg["max_new_tokens"], desc=desc), None)
-                for k, req in requests.items()}
+        return {"ood": Result(backend.generate([ex.prompt for ex in ood], cfg["max_new_tokens"], desc=desc), None),
+                "test": Result(backend.generate([ex.prompt for ex in examples], cfg["max_new_tokens"], desc=desc), None)}
+    follow = {p.name: f for p in probes if (f := p.follow(task, cfg, examples)) is not None}
+    requests = {"ood": Request([ex.prompt for ex in ood]),
+                "test": Request([ex.prompt for ex in examples], stats=wants_stats, follow=follow)}
     for probe in probes:
         requests.update({f"{probe.name}/{k}": req for k, req in probe.requests(cfg, examples).items()})
-    results = backend.generate_many(list(requests.values()), cfg["max_new_tokens"], seed=cfg.get("seed", 0), desc=desc)
-    return dict(zip(requests, results))
+    results = dict(zip(requests, backend.generate_many(list(requests.values()), cfg["max_new_tokens"],
+                                                       seed=cfg.get("seed", 0), desc=desc)))
+    results.update({f"{name}/follow": Result(texts, None) for name, texts in results["test"].follow.items()})
+    return results
 
 
 def evaluate(
@@ -73,7 +78,7 @@ def evaluate(
     examples = task.examples("test")[: cfg["num_samples"]]
     probes = [PROBES.get(name)() for name in cfg.get("probes", ALL_PROBES)]
     wants_stats = any(p.name in ("calibration", "entropy") for p in probes)
-    generated = _generate(backend, cfg, ood, examples, probes, wants_stats)
+    generated = _generate(backend, task, cfg, ood, examples, probes, wants_stats)
     completions = generated["test"].texts
     answers, correct, records = _records(task, examples, completions, "test")
     _, ood_correct, ood_records = _records(task, ood, generated["ood"].texts, "ood")

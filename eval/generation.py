@@ -14,14 +14,18 @@ generation_config says, so every model is decoded alike). Three things keep it c
 - Several requests (the greedy test and ood splits, pass@k's samples) can share one loop
   (`generate_many`), so a GPU, whose decode step costs about the same for 1 or 1,000 rows,
   makes one pass of sequential steps instead of one per request.
+- A greedy completion can be followed, in the same loop, by the completion of a context made
+  from it (`Request.follow`: the mistake probe's corrupted reasoning). When the row ends, it
+  keeps the cache of the tokens it shares with the new context, masks the rest, feeds the
+  context's other tokens one per step and decodes on: no second loop, no prompt re-encoded.
 
 A model whose cache cannot select rows is decoded with `model.generate` instead.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -36,12 +40,20 @@ class Request:
     n: int = 1
     temperature: Optional[float] = None
     stats: bool = False
+    # greedy requests only: name -> f(prompt index, completion) giving a context (the whole text,
+    # prompt included) to decode greedily once the completion ends, or None for no follow-up
+    follow: dict[str, Callable[[int, str], Optional[str]]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.follow and (self.n != 1 or self.temperature is not None):
+            raise ValueError("Request.follow needs a greedy request with n=1")
 
 
 @dataclass
 class Result:
     texts: list[str]  # n per prompt, consecutively
     stats: Optional[list]  # with Request.stats: per prompt (token ids, per-token stats), or None where not recorded
+    follow: dict[str, list[Optional[str]]] = field(default_factory=dict)  # per follow-up, its completion per prompt
 
 
 @torch.no_grad()
@@ -79,6 +91,7 @@ def generate_many(model, tokenizer, requests: Sequence[Request], max_new_tokens:
     items.sort(key=lambda it: len(requests[it[0]].prompts[it[1]]))
     texts = [[[] for _ in req.prompts] for req in requests]
     stats = [[None] * len(req.prompts) if req.stats else None for req in requests]
+    follow = [{name: [None] * len(req.prompts) for name in req.follow} for req in requests]
     if seed is not None:
         torch.manual_seed(seed)
     sampling = any(req.temperature is not None for req in requests)
@@ -94,24 +107,43 @@ def generate_many(model, tokenizer, requests: Sequence[Request], max_new_tokens:
         current.append(it)
         rows += n
     batches += [current] if current else []
+    pending = []  # (request, prompt) whose follow-ups are still to decode
     for batch in tqdm(batches, desc=desc, disable=desc is None, leave=False):
         reqs = [requests[r] for r, _ in batch]
         enc = tokenizer([req.prompts[i] for req, (_, i) in zip(reqs, batch)], return_tensors="pt", padding=True,
                         padding_side="left", add_special_tokens=False).to(device)
+        follows = [[(lambda text, f=f, i=i: f(i, text)) for f in req.follow.values()] for req, (_, i) in zip(reqs, batch)]
         decoded = _decode(model, tokenizer, enc["input_ids"], enc["attention_mask"], max_new_tokens,
                           [req.temperature for req in reqs], [req.n for req in reqs], [req.stats for req in reqs],
-                          generator)
+                          generator, follows)
         if decoded is None:
             _generate_fallback(model, tokenizer, enc, reqs, batch, max_new_tokens, texts)
+            pending += [(r, i) for req, (r, i) in zip(reqs, batch) if req.follow]
             continue
-        flat = iter(tokenizer.batch_decode([ids for samples, _ in decoded for ids in samples], skip_special_tokens=True))
-        for (r, i), (samples, per_token) in zip(batch, decoded):
+        flat = iter(tokenizer.batch_decode([ids for samples, _, _ in decoded for ids in samples], skip_special_tokens=True))
+        for (r, i), (samples, per_token, followed) in zip(batch, decoded):
             texts[r][i] = [next(flat) for _ in samples]
             if stats[r] is not None:
                 stats[r][i] = (samples[0], per_token)
+            for name, ids in zip(follow[r], followed):
+                follow[r][name][i] = None if ids is None else tokenizer.decode(ids, skip_special_tokens=True)
+    if pending:  # follow-ups of batches decoded by model.generate: a second pass of their own
+        _follow_after(model, tokenizer, requests, pending, texts, follow, max_new_tokens, batch_size)
     if was_training:
         model.train()
-    return [Result([t for group in texts[r] for t in group], stats[r]) for r in range(len(requests))]
+    return [Result([t for group in texts[r] for t in group], stats[r], follow[r]) for r in range(len(requests))]
+
+
+def _follow_after(model, tokenizer, requests, pending, texts, follow, max_new_tokens, batch_size) -> None:
+    for name in {name for r, _ in pending for name in requests[r].follow}:
+        where, contexts = [], []
+        for r, i in pending:
+            if name in requests[r].follow and (ctx := requests[r].follow[name](i, texts[r][i][0])) is not None:
+                where.append((r, i))
+                contexts.append(ctx)
+        outs = generate(model, tokenizer, contexts, max_new_tokens, batch_size=batch_size) if contexts else []
+        for (r, i), out in zip(where, outs):
+            follow[r][name][i] = out
 
 
 def _generate_fallback(model, tokenizer, enc, reqs, batch, max_new_tokens, texts) -> None:
@@ -133,14 +165,18 @@ def _generate_fallback(model, tokenizer, enc, reqs, batch, max_new_tokens, texts
 
 
 def _decode(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, temperatures: list, ns: list,
-            record: list, generator) -> Optional[list]:
-    """Per prompt: (its n samples' new token ids, per-token stats of sample 0 or None); None when
-    the model's cache cannot select rows (the caller uses model.generate).
+            record: list, generator, follows: Optional[list] = None) -> Optional[list]:
+    """Per prompt: (its n samples' new token ids, per-token stats of sample 0 or None, per follow-up
+    its new token ids or None); None when the model's cache cannot select rows (the caller uses
+    model.generate).
 
     Each row of the batch stands for a group of one prompt's samples that agree so far; after each
     step a row is kept once per distinct token its samples drew (EOS ends those samples), so rows
-    split where samples diverge and leave when they end."""
+    split where samples diverge and leave when they end. A greedy row with follow-ups
+    (`follows[prompt]`: functions from the completion's text to a context or None) turns into its
+    next follow-up when it ends instead of leaving."""
     eos = tokenizer.eos_token_id
+    follows = follows or [[] for _ in ns]
     pos = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos, use_cache=True)
     cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
@@ -150,10 +186,18 @@ def _decode(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, te
     logits, mask, last = out.logits[:, -1], attention_mask, pos[:, -1]
     tokens = [[[] for _ in range(n)] for n in ns]
     per_token = [[] if rec else None for rec in record]
+    followed = [[None] * len(f) for f in follows]
     prompt_of = list(range(len(ns)))  # per row: its prompt
     slots = [list(range(n)) for n in ns]  # per row: the samples it stands for
+    phase = [0] * len(ns)  # per row: 0 while decoding its prompt's completion, k while decoding follow-up k
+    count = [0] * len(ns)  # per row: tokens decoded in its phase
+    forced = [[] for _ in ns]  # per row: context tokens still to feed before decoding (a follow-up's)
+    # rows with follow-ups: their token ids so far and the cache column of each
+    width = attention_mask.shape[1]
+    seq = {j: input_ids[j, attention_mask[j].bool()].tolist() if follows[j] else None for j in range(len(ns))}
+    cols = {j: list(range(width - len(seq[j]), width)) if follows[j] else None for j in range(len(ns))}
     temp = torch.tensor([t if t is not None else 1.0 for t in temperatures], device=device)  # per prompt
-    for step in range(max_new_tokens):
+    while True:
         greedy_tok = logits.argmax(-1)
         sampled = [j for j, p in enumerate(prompt_of) if temperatures[p] is not None]
         draws = {}
@@ -161,10 +205,10 @@ def _decode(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, te
             rows_t = torch.tensor(sampled, device=device)
             row_temp = temp[torch.tensor([prompt_of[j] for j in sampled], device=device)]
             probs = torch.softmax(logits[rows_t].float() / row_temp[:, None], dim=-1)
-            width = max(len(slots[j]) for j in sampled)
-            drawn = torch.multinomial(probs, width, replacement=True, generator=generator).tolist()
+            most = max(len(slots[j]) for j in sampled)
+            drawn = torch.multinomial(probs, most, replacement=True, generator=generator).tolist()
             draws = {j: d[: len(slots[j])] for j, d in zip(sampled, drawn)}
-        recorded = [j for j, p in enumerate(prompt_of) if record[p]]
+        recorded = [j for j, p in enumerate(prompt_of) if record[p] and phase[j] == 0 and not forced[j]]
         row_stats = {}
         if recorded:
             rows_t = torch.tensor(recorded, device=device)
@@ -174,8 +218,15 @@ def _decode(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, te
             values = torch.stack([-(p * torch.log(p.clamp_min(1e-12))).sum(-1), top2[:, 0], top2[:, 1], chosen], -1)
             row_stats = dict(zip(recorded, values.tolist()))
         greedy = greedy_tok.tolist()
-        parents, next_tokens, next_slots, reshaped = [], [], [], False
+        parents, next_tokens, next_slots, reshaped, restarts = [], [], [], False, {}
+        next_state = []  # per kept row: (phase, count, forced, seq, cols)
         for j, p in enumerate(prompt_of):
+            if forced[j]:  # feeding a follow-up's context: the model's own choice is not asked
+                parents.append(j)
+                next_tokens.append(forced[j][0])
+                next_slots.append(slots[j])
+                next_state.append((phase[j], count[j], forced[j][1:], seq[j], cols[j]))
+                continue
             drawn, members = draws.get(j), slots[j]
             if drawn is None or len(members) == 1:  # one token for the whole row
                 groups = {greedy[j] if drawn is None else drawn[0]: members}
@@ -185,17 +236,30 @@ def _decode(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, te
                     groups.setdefault(tok, []).append(s)
                 reshaped |= len(groups) > 1
             for tok, group in groups.items():
-                if tok == eos:
+                ended = tok == eos
+                if not ended:
+                    for s in group:
+                        (tokens[p][s] if phase[j] == 0 else followed[p][phase[j] - 1]).append(tok)
+                    if j in row_stats:
+                        per_token[p].append(row_stats[j])
+                    ended = count[j] + 1 >= max_new_tokens
+                    if not ended:
+                        parents.append(j)
+                        next_tokens.append(tok)
+                        next_slots.append(group)
+                        next_state.append((phase[j], count[j] + 1, [], seq[j], cols[j]))
+                        continue
+                start = _next_follow(tokenizer, follows[p], phase[j], tokens[p][0], followed[p], seq[j])
+                if start is None:  # the row leaves
                     reshaped = True
                     continue
-                for s in group:
-                    tokens[p][s].append(tok)
-                if j in row_stats:
-                    per_token[p].append(row_stats[j])
+                k, ctx, keep = start  # follow-up k from context ctx, keeping the first `keep` tokens' cache
+                restarts[len(parents)] = cols[j][:keep]
                 parents.append(j)
-                next_tokens.append(tok)
+                next_tokens.append(ctx[keep])
                 next_slots.append(group)
-        if not parents or step == max_new_tokens - 1:
+                next_state.append((k, 0, ctx[keep + 1:], ctx[:keep], cols[j][:keep]))
+        if not parents:
             break
         if reshaped:  # rows ended or split
             sel = torch.tensor(parents, device=device)
@@ -203,9 +267,51 @@ def _decode(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, te
             mask, last = mask[sel], last[sel]
         prompt_of = [prompt_of[j] for j in parents]
         slots = next_slots
+        phase, count, forced = [st[0] for st in next_state], [st[1] for st in next_state], [st[2] for st in next_state]
+        seq = {r: st[3] for r, st in enumerate(next_state)}
+        cols = {r: st[4] for r, st in enumerate(next_state)}
+        if restarts:  # a follow-up sees only the tokens it shares with its row, and from there on its own
+            mask, last = mask.clone(), last.clone()
+            for r, keep_cols in restarts.items():
+                mask[r] = 0
+                mask[r, keep_cols] = 1
+                last[r] = len(keep_cols) - 1
+        column = mask.shape[1]
+        for r, tok in enumerate(next_tokens):
+            if seq[r] is not None:  # a greedy row's lists are its own (it never splits)
+                seq[r].append(tok)
+                cols[r].append(column)
         mask = torch.cat([mask, mask.new_ones(len(parents), 1)], dim=1)
         last = last + 1
         nxt = torch.tensor(next_tokens, device=device)
         out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=last[:, None], cache=cache, use_cache=True)
         logits = out.logits[:, -1]
-    return list(zip(tokens, per_token))
+    return list(zip(tokens, per_token, followed))
+
+
+def _next_follow(tokenizer, follows, phase, completion, followed, seq):
+    """After phase `phase` ends: (k, context ids, tokens of the row's cache to keep) for the next
+    follow-up k that has a context, or None. Follow-ups are made from the completion (phase 0)."""
+    if not follows:
+        return None
+    text = tokenizer.decode(completion, skip_special_tokens=True)
+    for k in range(phase + 1, len(follows) + 1):
+        ctx = follows[k - 1](text)
+        if ctx is None:
+            continue
+        ids = tokenizer(ctx, add_special_tokens=False)["input_ids"]
+        if not ids:
+            continue
+        followed[k - 1] = []
+        return k, ids, min(_shared(seq, ids), len(ids) - 1)  # the last context token is fed (its logits start decoding)
+    return None
+
+
+def _shared(a: list[int], b: list[int]) -> int:
+    """Length of the common prefix of two token lists."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -268,7 +268,7 @@ def test_prefix_shared_samples_follow_the_model_distribution(base_run, temperatu
     enc = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
     n = 20_000
     gen = torch.Generator().manual_seed(0)
-    ((samples, _),) = _decode(model, tok, enc["input_ids"], enc["attention_mask"], 2, [temperature], [n], [False], gen)
+    ((samples, _, _),) = _decode(model, tok, enc["input_ids"], enc["attention_mask"], 2, [temperature], [n], [False], gen)
     assert len(samples) == n
     with torch.no_grad():
         first = torch.softmax(model(**enc).logits[0, -1] / temperature, -1)
@@ -307,6 +307,75 @@ def test_requests_decoded_together_equal_separate_calls(tiny):
     assert other.texts == generate(model, tok, ood, 30, batch_size=12)
     assert len(sampled.texts) == 20 and sampled.stats is None and other.stats is None
     assert len(greedy.stats) == len(prompts) and all(len(ids) == len(st) for ids, st in greedy.stats)
+
+
+def test_follow_ups_decoded_in_the_loop_equal_decoding_their_context_alone(base_run):
+    """A follow-up (the mistake probe's continuation) starts when its row's completion ends, from the
+    cache of the tokens its context shares with the row: its text equals greedy decoding of the
+    context on its own, whatever it shares (part of the reasoning, nothing, all of it), and two
+    follow-ups of one row run one after the other."""
+    from eval.generation import Request, generate, generate_many
+    from models import load_pretrained
+
+    task = load_task("arith", train_size=10, test_size=24, ood_size=6)
+    model, tok = load_pretrained(str(base_run))
+    prompts = [ex.prompt for ex in task.examples("test")]
+    sep = task.step_separator
+
+    def corrupt(i, text):  # the first step kept, the second replaced
+        steps = task.split_steps(text)
+        return prompts[i] + steps[0] + sep + "z=9*9=7" + sep if len(steps) >= 2 and i % 4 else None
+
+    def unshared(i, text):  # shares no token with the row
+        return None if i % 3 else "Q" + prompts[i]
+
+    def whole(i, text):  # the row's own text: the last token is fed again
+        return prompts[i] + text if i % 2 else None
+
+    follow = {"corrupt": corrupt, "unshared": unshared, "whole": whole}
+    greedy, sampled, ood = generate_many(
+        model, tok, [Request(prompts, stats=True, follow=follow), Request(prompts[:3], n=4, temperature=1.0),
+                     Request([ex.prompt for ex in task.examples("ood")])], 80, batch_size=10, seed=0)
+    assert greedy.texts == generate(model, tok, prompts, 80, batch_size=10)
+    assert all(len(ids) == len(st) for ids, st in greedy.stats)  # stats are the completion's, not a follow-up's
+    assert len(sampled.texts) == 12 and sampled.follow == {} and len(ood.texts) == 6
+    for name, fn in follow.items():
+        contexts = [fn(i, t) for i, t in enumerate(greedy.texts)]
+        idx = [i for i, c in enumerate(contexts) if c is not None]
+        assert len(idx) >= 5 and all(greedy.follow[name][i] is None for i in set(range(len(prompts))) - set(idx))
+        alone = generate(model, tok, [contexts[i] for i in idx], 80, batch_size=10)
+        assert [greedy.follow[name][i] for i in idx] == alone, name
+    assert any(t for t in greedy.follow["corrupt"] if t)  # the continuations are not empty
+
+
+def test_mistake_probe_same_in_the_loop_and_on_its_own(base_run):
+    """The mistake probe's continuations decoded as follow-ups of the greedy loop give the same
+    records as a backend that decodes them in a pass of their own."""
+    from eval.backend import LMBackend
+    from models import load_pretrained
+
+    task = load_task("arith", train_size=10, test_size=30, ood_size=4)
+    model, tok = load_pretrained(str(base_run))
+    cfg = {**CFG, "probes": ["mistake"], "max_new_tokens": 80}
+
+    class Separate:  # no generate_many: the probe generates its continuations itself
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            if name == "generate_many":
+                raise AttributeError(name)
+            return getattr(self.inner, name)
+
+    backend = LMBackend(model, tok, task, batch_size=8)
+    m_loop, s_loop, _ = evaluate(model, tok, task, cfg, backend=backend)
+    m_alone, s_alone, _ = evaluate(model, tok, task, cfg, backend=Separate(backend))
+    assert m_loop["faithfulness/mistake_sensitivity"] is not None
+    assert m_loop["faithfulness/mistake_sensitivity"] == m_alone["faithfulness/mistake_sensitivity"]
+    assert m_loop["faithfulness/mistake_followed"] == m_alone["faithfulness/mistake_followed"]
+    keys = ("completion", "mistake/changed", "mistake/followed")
+    assert [[r.get(k) for k in keys] for r in s_loop] == [[r.get(k) for k in keys] for r in s_alone]
+    assert sum(r["mistake/changed"] is not None for r in s_loop if r["split"] == "test") >= 20
 
 
 def test_stats_recorded_while_decoding_equal_a_second_forward(base_run):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from eval.backend import Backend
 from eval.generation import Request
@@ -104,6 +104,15 @@ class Probe:
         texts reach `run` as `state.generated["<probe name>/<key>"]` (absent when the backend
         cannot decode several requests at once: the probe then generates them itself)."""
         return {}
+
+    def follow(self, task: Task, cfg: dict[str, Any], examples: list[Example]) -> Optional[Callable[[int, str], Optional[str]]]:
+        """A function from (test sample index, its greedy completion) to a context whose greedy
+        continuation the probe needs (the whole text, prompt included; None: none for that sample),
+        decoded in the same loop right after that completion ends, from the cache of the tokens
+        they share. The continuation reaches `run` as `state.generated["<probe name>/follow"][i]`
+        (absent when the backend cannot decode several requests at once: the probe then
+        generates it itself)."""
+        return None
 
     def run(self, state: EvalState) -> dict[str, Optional[float]]:
         raise NotImplementedError
