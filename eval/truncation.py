@@ -6,14 +6,17 @@ For a chain (prompt, steps s1..sn) the truncation contexts are
 
 and every c_i minus its answer prefix is a prefix of the one full text `prompt + s1 sep ... sn sep`.
 So each chain is packed into one sequence: its full text, then one short block per truncation
-point (answer_prefix + gold answer to score, and/or answer_prefix to decode a forced answer
-from), and a 4D attention mask lets each block see only the chain's first tokens up to its
-point, and itself. One forward per batch of chains scores every point; forced answers then take
-one step per answer token, all points at once, on that forward's KV cache. Nothing is copied per
-point, so the cost grows with chain length plus the number of points (bench/eval_growth.py).
+point (answer_prefix + gold answer), and a 4D attention mask lets each block see only the chain's
+first tokens up to its point, and itself. One forward per batch of chains scores every point.
+The same forward gives most forced answers too: the greedy answer after c_i agrees with the gold
+answer in the block as long as the argmax after each of its tokens is the next one, so a point
+whose answer is the gold one (or departs from it and stops at once) needs no decoding step. Only
+the points that decode on do, one step per token, several packed batches stacked into one loop
+on their KV caches. Nothing is copied per point, so the cost grows with chain length plus the
+number of points (bench/eval_growth.py).
 A chain may also carry branches: other texts after the same prompt (the filler and paraphrase
 probes' rewritten reasoning), each packed as one more block that sees the tokens it shares with
-the chain and decodes its forced answer with the points, so those probes re-encode no prompt and
+the chain and gets its forced answer with the points, so those probes re-encode no prompt and
 add no pass of their own.
 `answer_logprobs_naive` re-encodes every context from scratch, one at a time: the reference the
 fast path is tested against, and the baseline of bench/eval_speed.py.
@@ -22,7 +25,7 @@ fast path is tested against, and the baseline of bench/eval_speed.py.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import torch
 
@@ -113,11 +116,20 @@ class _Packed:
     pos: torch.Tensor  # (B, T)
     mask: torch.Tensor  # (B, 1, T, T) bool
     score_blocks: list[list[tuple[int, list[int], list[int]]]]  # per chain: (start, ids, answer idx) per point
-    answer_ends: torch.Tensor  # (B, P) index of each point's last answer-prefix token (0 for padding points)
-    answer_ctx: torch.Tensor  # (B, P, T) bool: what each point's forced answer may attend to
-    answer_pos: torch.Tensor  # (B, P) position of each point's first generated token
+    answer_points: list[list["_AnswerPoint"]]  # per chain: its truncation points, then its branches
     points: list[int]  # per chain, its truncation points with a forced answer; its branches follow them
-    branches: list[int]  # per chain, its branches
+
+
+class _AnswerPoint(NamedTuple):
+    """Where a forced answer is read in the packed row: its block starts at `block` and sees the
+    chain's first `bound` tokens; the answer prefix starts at `prefix` (after a branch's own text)
+    and is `length` tokens long, followed by `guess` (the gold answer's tokens, or nothing)."""
+
+    block: int
+    prefix: int
+    length: int
+    guess: list[int]
+    bound: int
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -130,65 +142,68 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
 
 
 def _pack(tokenizer, task, chains, batch, prefix_ids, logprobs, answers, device) -> _Packed:
-    rows, scores = [], []
+    """Forced answers are decoded speculatively: where the gold answer is known, each answer block
+    is the answer prefix followed by the gold answer's tokens (the score block itself, when the
+    point is also scored), so one forward tells how far the greedy answer agrees with it; only
+    the points whose answer departs from it decode on (`_speculate`, `_decode_unfinished`)."""
+    rows, scores, answer_points = [], [], []
+    L = len(prefix_ids)
     for k in batch:
-        text, ends = prefixes(task, chains[k])
+        chain = chains[k]
+        text, ends = prefixes(task, chain)
         ids, bounds = _token_boundaries(tokenizer, text, ends)
         tokens, pos = list(ids), list(range(len(ids)))
         blocks = []  # (start, length, bound)
-        score, answer_blocks = [], []
-        if logprobs and chains[k].target is not None:
-            sfx, a_idx = _suffix(tokenizer, task, chains[k].target)
+        score, mine = [], []
+        sfx, a_idx = _suffix(tokenizer, task, chain.target) if chain.target is not None else (None, None)
+        guess = sfx[L:] if sfx is not None and sfx[:L] == prefix_ids else []  # the gold answer after the prefix
+
+        def block(own: list[int], bound: int) -> int:
+            start = len(tokens)
+            blocks.append((start, len(own), bound))
+            tokens.extend(own)
+            pos.extend(bound + j for j in range(len(own)))
+            return start
+
+        if logprobs and sfx is not None:
             for b in bounds:
-                score.append((len(tokens), sfx, a_idx))
-                blocks.append((len(tokens), len(sfx), b))
-                tokens += sfx
-                pos += [b + j for j in range(len(sfx))]
-        if answers:
+                start = block(sfx, b)
+                score.append((start, sfx, a_idx))
+                if answers and guess:  # the forced answer reads the score block
+                    mine.append(_AnswerPoint(start, start, L, guess, b))
+        if answers and not mine:
             for b in bounds:
-                answer_blocks.append((len(tokens), len(prefix_ids), b))
-                blocks.append((len(tokens), len(prefix_ids), b))
-                tokens += prefix_ids
-                pos += [b + j for j in range(len(prefix_ids))]
-        for branch in chains[k].branches:  # sees the tokens it shares with the chain, then its own
+                start = block(prefix_ids + guess, b)
+                mine.append(_AnswerPoint(start, start, L, guess, b))
+        n_points = len(mine) if answers else 0
+        for branch in chain.branches:  # sees the tokens it shares with the chain, then its own
             branch_ids = tokenizer(branch, add_special_tokens=False)["input_ids"]
             b = _common_prefix(ids, branch_ids)
-            own = branch_ids[b:] + prefix_ids
-            answer_blocks.append((len(tokens), len(own), b))
-            blocks.append((len(tokens), len(own), b))
-            tokens += own
-            pos += [b + j for j in range(len(own))]
-        rows.append((ids, tokens, pos, blocks, answer_blocks, bounds))
+            own = branch_ids[b:]
+            start = block(own + prefix_ids + guess, b)
+            mine.append(_AnswerPoint(start, start + len(own), L, guess, b))
+        rows.append((ids, tokens, pos, blocks))
         scores.append(score)
+        answer_points.append((mine, n_points))
     T = max(len(r[1]) for r in rows)
-    P = max(len(r[4]) for r in rows)
     B = len(rows)
     ids_t = torch.full((B, T), tokenizer.pad_token_id, dtype=torch.long)
     pos_t = torch.zeros((B, T), dtype=torch.long)
     mask = torch.zeros((B, T, T), dtype=torch.bool)
-    answer_ends = torch.zeros((B, P), dtype=torch.long)
-    answer_ctx = torch.zeros((B, P, T), dtype=torch.bool)
-    answer_pos = torch.zeros((B, P), dtype=torch.long)
     causal = torch.ones(T, T, dtype=torch.bool).tril()
-    for r, (chain_ids, tokens, pos, blocks, answer_blocks, bounds) in enumerate(rows):
+    for r, (chain_ids, tokens, pos, blocks) in enumerate(rows):
         n = len(tokens)
         ids_t[r, :n] = torch.tensor(tokens)
         pos_t[r, :n] = torch.tensor(pos)
-        L = len(chain_ids)
-        mask[r, :L, :L] = causal[:L, :L]
+        L_chain = len(chain_ids)
+        mask[r, :L_chain, :L_chain] = causal[:L_chain, :L_chain]
         for start, length, bound in blocks:
             mask[r, start:start + length, :bound] = True
             mask[r, start:start + length, start:start + length] = causal[:length, :length]
         idx = torch.arange(n, T)
         mask[r, idx, idx] = True  # padding attends to itself only (no empty rows, no NaN)
-        for p, (start, length, bound) in enumerate(answer_blocks):
-            answer_ends[r, p] = start + length - 1
-            answer_ctx[r, p, :bound] = True
-            answer_ctx[r, p, start:start + length] = True
-            answer_pos[r, p] = bound + length
     return _Packed(ids_t.to(device), pos_t.to(device), mask[:, None].to(device), scores,
-                   answer_ends.to(device), answer_ctx.to(device), answer_pos.to(device),
-                   [len(chains[k].steps) + 1 if answers else 0 for k in batch], [len(chains[k].branches) for k in batch])
+                   [m for m, _ in answer_points], [n for _, n in answer_points])
 
 
 @torch.no_grad()
@@ -198,22 +213,37 @@ def analyze_truncations(
 ) -> TruncationResult:
     """For every truncation point of every chain: the teacher-forced target's mean log-probability
     and/or a greedy forced answer, from one packed forward per batch of chains (plus one step per
-    answer token).
+    answer token for the answers that depart from the target, for up to `max_rows` chains at
+    once).
 
     Batches hold at most `batch_size` chains and, with `max_rows`, at most that many truncation
     points (a chain with no steps is one point)."""
     out = TruncationResult([[] for _ in chains], [[] for _ in chains], [[] for _ in chains])
     device = _device(model)
     prefix_ids = tokenizer(task.answer_prefix, add_special_tokens=False)["input_ids"]
-    stop = torch.tensor([tokenizer.eos_token_id, *_single_token(tokenizer, task.step_separator)], device=device)
+    stop = {tokenizer.eos_token_id, *_single_token(tokenizer, task.step_separator)}
+    finished, waiting = [], []  # per batch (its points, answers); batches whose points decode on
     for batch in _row_batches(chains, batch_size, max_rows):
         packed = _pack(tokenizer, task, chains, batch, prefix_ids, logprobs, answers, device)
-        decode = packed.answer_ctx.shape[1] > 0
+        decode = any(packed.answer_points)
         logits_at, cache = _packed_forward(model, packed, use_cache=decode)
         if logprobs:
             _score_blocks(logits_at, packed, batch, out.logprobs)
-        if decode:
-            _decode_answers(model, tokenizer, task, logits_at, cache, packed, batch, max_answer_tokens, stop, out)
+        if not decode:
+            continue
+        generated, pending = _speculate(logits_at, packed, max_answer_tokens, stop)
+        finished.append((batch, list(zip(packed.answer_points, packed.points)), generated))
+        if pending:
+            waiting.append(_unfinished(cache, packed, pending, generated, device))
+        del logits_at, cache, packed
+        # decode what waits once it holds max_rows chains (a step's cost grows with the rows it stacks)
+        if waiting and (waiting[-1].cache is not None or sum(len(g.rows) for g in waiting) >= (max_rows or batch_size)):
+            _decode_unfinished(model, waiting, max_answer_tokens, stop, device)
+            waiting = []
+    if waiting:
+        _decode_unfinished(model, waiting, max_answer_tokens, stop, device)
+    for batch, packed_points, generated in finished:
+        _answers(tokenizer, task, packed_points, generated, batch, out)
     return out
 
 
@@ -264,31 +294,118 @@ def _score_blocks(logits_at, packed, batch, results) -> None:
         results[k].append(sum(lp[first : first + n]) / n if n else float("nan"))
 
 
-def _decode_answers(model, tokenizer, task, logits_at, cache, packed, batch, max_tokens, stop, out: TruncationResult):
-    B, P, T = packed.answer_ctx.shape
+def _speculate(logits_at, packed, max_tokens, stop: set) -> tuple[dict, list]:
+    """Greedy forced answers as far as the packed forward tells them: each block holds the answer
+    prefix and a guess (the gold answer), and the greedy answer agrees with the guess as long as
+    the argmax after each guessed token is the next one. Returns the answer tokens so far by
+    (row, point), and the points that must decode on: (row, point, tokens so far), those whose
+    answer departs from the guess (or outruns it) before a stop token or `max_tokens`."""
     device = packed.ids.device
-    nxt = logits_at(torch.arange(B, device=device)[:, None].expand(B, P), packed.answer_ends).argmax(-1)  # (B, P)
-    ctx = packed.answer_ctx  # (B, P, kv) grows by P columns per step
-    pos = packed.answer_pos
+    where = [(r, p) for r, points in enumerate(packed.answer_points) for p in range(len(points))]
+    rows, cols, firsts = [], [], []
+    for r, p in where:  # the prefix's last token, then each guessed token, predict the next
+        pt = packed.answer_points[r][p]
+        firsts.append(len(rows))
+        rows.extend([r] * (len(pt.guess) + 1))
+        cols.extend(range(pt.prefix + pt.length - 1, pt.prefix + pt.length + len(pt.guess)))
+    argmax = logits_at(torch.tensor(rows, device=device), torch.tensor(cols, device=device)).argmax(-1).tolist()
+    generated, pending = {}, []
+    for (r, p), first in zip(where, firsts):
+        guess = packed.answer_points[r][p].guess
+        gen = []
+        for k in range(len(guess) + 1):
+            tok = argmax[first + k]
+            gen.append(tok)
+            if tok in stop or len(gen) >= max_tokens:
+                break
+            if k == len(guess) or tok != guess[k]:
+                pending.append((r, p, len(gen)))
+                break
+        generated[(r, p)] = gen
+    return generated, pending
+
+
+@dataclass
+class _Unfinished:
+    """The points of one packed batch that decode on, and the KV cache of their chains (one row
+    each): the cache object itself, or its per-layer (keys, values) when it can be merged with
+    other batches' (a plain DynamicCache)."""
+
+    cache: object
+    layers: Optional[list[tuple[torch.Tensor, torch.Tensor]]]
+    rows: list[list[tuple[list[int], _AnswerPoint, int]]]  # per chain: (its answer tokens, point, tokens so far)
+
+
+def _unfinished(cache, packed, pending, generated, device) -> _Unfinished:
+    chains = sorted({r for r, _, _ in pending})
+    row_of = {r: i for i, r in enumerate(chains)}
+    rows: list[list] = [[] for _ in chains]
+    for r, p, seen in pending:
+        rows[row_of[r]].append((generated[(r, p)], packed.answer_points[r][p], seen))
+    if len(chains) < packed.ids.shape[0]:
+        cache.batch_select_indices(torch.tensor(chains, device=device))
+    layers = [(layer.keys, layer.values) for layer in cache.layers] if _mergeable(cache) else None
+    return _Unfinished(None if layers else cache, layers, rows)
+
+
+def _mergeable(cache) -> bool:
+    """A plain DynamicCache (full attention, one tensor per layer) can be padded and stacked with
+    another batch's; any other cache decodes its batch on its own."""
+    from transformers.cache_utils import DynamicCache, DynamicLayer
+
+    return type(cache) is DynamicCache and all(type(layer) is DynamicLayer for layer in cache.layers)
+
+
+def _decode_unfinished(model, groups: list[_Unfinished], max_tokens, stop: set, device) -> None:
+    """Greedy decoding of the points that departed from their guess, for several packed batches at
+    once (their caches padded to one length and stacked), so the decoding steps are paid once,
+    not once per batch. Each chain's points sit side by side (P per row), each seeing the chain's
+    first `bound` tokens, its block up to its last agreed token, and the tokens it has decoded
+    since; tokens are appended to the answers in place."""
+    from transformers.cache_utils import DynamicCache
+
+    if len(groups) == 1 and groups[0].cache is not None:
+        cache = groups[0].cache
+        T = cache.get_seq_length()
+    else:
+        T = max(g.layers[0][0].shape[2] for g in groups)
+        pad = lambda x: torch.nn.functional.pad(x, (0, 0, 0, T - x.shape[2]))  # noqa: E731  (B, H, T, D)
+        cache = DynamicCache(ddp_cache_data=[
+            (torch.cat([pad(g.layers[l][0]) for g in groups]), torch.cat([pad(g.layers[l][1]) for g in groups]))
+            for l in range(len(groups[0].layers))])
+    rows = [row for g in groups for row in g.rows]
+    B, P = len(rows), max(len(row) for row in rows)
+    bound, lo, hi, pos, nxt = (torch.zeros(B, P, dtype=torch.long) for _ in range(5))
+    for i, row in enumerate(rows):
+        for j, (gen, pt, seen) in enumerate(row):
+            end = pt.prefix + pt.length + seen - 1  # its block up to the last agreed guess token
+            bound[i, j], lo[i, j], hi[i, j] = pt.bound, pt.block, end
+            pos[i, j] = pt.bound + end - pt.block
+            nxt[i, j] = gen[-1]
+    column = torch.arange(T)
+    ctx = ((column < bound[..., None]) | ((column >= lo[..., None]) & (column < hi[..., None]))).to(device)  # (B, P, T)
+    pos, nxt = pos.to(device), nxt.to(device)
     eye = torch.eye(P, dtype=torch.bool, device=device)[None].expand(B, P, P)
-    generated = [nxt]
-    done = torch.isin(nxt, stop)
-    for _ in range(max_tokens - 1):
-        if bool(done.all()):
-            break
+    live = [(gen, i * P + j) for i, row in enumerate(rows) for j, (gen, _, _) in enumerate(row)]
+    while live:
         ctx = torch.cat([ctx, eye], dim=2)  # each new token sees its point's context, its own tokens, itself
         step = model(input_ids=nxt, attention_mask=ctx[:, None], position_ids=pos, cache=cache, use_cache=True)
         cache = getattr(step, "cache", None) or getattr(step, "past_key_values", None)
-        nxt = step.logits.argmax(-1).masked_fill(done, tokenizer.pad_token_id)  # points that ended stay ended
-        generated.append(nxt)
-        done |= torch.isin(nxt, stop)
+        nxt = step.logits.argmax(-1)
+        toks = nxt.flatten().tolist()
+        for gen, f in live:
+            gen.append(toks[f])
+        live = [(gen, f) for gen, f in live if gen[-1] not in stop and len(gen) < max_tokens]
         pos = pos + 1
-    gen = torch.stack(generated, dim=-1)  # (B, P, steps)
+
+
+def _answers(tokenizer, task, packed_points, generated, batch, out: TruncationResult) -> None:
     for r, k in enumerate(batch):
-        n = packed.points[r] + packed.branches[r]
-        found = [task.extract_answer(task.answer_prefix + t) for t in tokenizer.batch_decode(gen[r, :n], skip_special_tokens=True)]
-        out.answers[k].extend(found[: packed.points[r]])
-        out.branch_answers[k].extend(found[packed.points[r]:])
+        points, n_points = packed_points[r]
+        texts = tokenizer.batch_decode([generated[(r, p)] for p in range(len(points))], skip_special_tokens=True)
+        found = [task.extract_answer(task.answer_prefix + t) for t in texts]
+        out.answers[k].extend(found[:n_points])
+        out.branch_answers[k].extend(found[n_points:])
 
 
 def answer_logprobs(model, tokenizer, task: Task, chains: Sequence[Chain], batch_size: int = 16) -> list[list[float]]:

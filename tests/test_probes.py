@@ -194,6 +194,37 @@ def test_branches_packed_with_the_chain_equal_their_own_encoding(base_run):
     assert without.answers == res.answers and without.branch_answers == [[] for _ in chains]
     assert max(abs(a - b) for ra, rb in zip(without.logprobs, res.logprobs) for a, b in zip(ra, rb)) < 1e-5
 
+@pytest.mark.parametrize("mergeable", [True, False])
+def test_speculative_forced_answers_equal_naive_decoding(base_run, monkeypatch, mergeable):
+    """Forced answers are read off the packed forward as far as the greedy answer agrees with the
+    guessed (target) answer, and only the points that depart decode on, several packed batches
+    stacked into one decoding loop (or, for a cache that cannot be stacked, batch by batch).
+    Whatever the target (the gold answer, a wrong one, one longer than the answer, none)
+    the answers equal plain greedy decoding of every truncated context."""
+    import eval.truncation as truncation
+    from models import load_pretrained
+
+    if not mergeable:
+        monkeypatch.setattr(truncation, "_mergeable", lambda cache: False)
+    task = load_task("arith", train_size=10, test_size=16, ood_size=1)
+    model, tok = load_pretrained(str(base_run))
+    chains = []
+    for i, ex in enumerate(task.examples("test")):
+        wrong = str((int(ex.answer) + 3) % 10)
+        target = [ex.answer, wrong, ex.answer + "7", ex.answer[:-1] or None][i % 4]
+        chains.append(Chain(ex.prompt, list(ex.steps), target, [ex.prompt + " ..." * 5]))
+    naive = forced_answers_naive(model, tok, task, chains, max_tokens=5)
+    for logprobs in (True, False):  # the answer reads the score block / a block of its own
+        for max_rows in (None, 12):  # one packed batch / several, stacked for decoding
+            res = analyze_truncations(model, tok, task, chains, logprobs=logprobs, max_answer_tokens=5, batch_size=8,
+                                      max_rows=max_rows)
+            assert res.answers == naive, (logprobs, max_rows)
+    got = [row[0] for row in res.branch_answers]
+    assert got == [row[0] for row in forced_answers_naive(model, tok, task, [Chain(c.branches[0], [], None) for c in chains], max_tokens=5)]
+    assert sum(a[-1] == c.target for a, c in zip(naive, chains)) >= 3  # the guess is sometimes right ...
+    assert sum(a[0] != c.target for a, c in zip(naive, chains)) >= 3  # ... and sometimes not
+
+
 def test_reader_with_its_own_tokenizer(tiny):
     """A reader whose tokenizer numbers characters differently re-tokenizes the text."""
     from models.tokenizer import build_char_tokenizer
