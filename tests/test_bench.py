@@ -27,3 +27,27 @@ def test_benchmark_shape_builds_saves_and_evaluates(tmp_path):
     metrics, samples, curves = evaluate(model, tok, load_task("arith", test_size=4, ood_size=4), cfg)
     assert metrics["eval/num_samples"] == 4 and len(samples) == 8
     assert set(curves["probe_seconds"]) == set(ALL_PROBES)
+
+
+def test_eval_parts_counts_each_part_of_the_suite():
+    """bench/eval_parts.py at toy size: every part is timed and its work counted (prefix sharing
+    never computes more tokens than it samples)."""
+    import re
+
+    from bench.eval_parts import parts, unit_costs
+    from models import build_tiny
+    from tasks import load_task
+
+    task = load_task("arith", train_size=10, test_size=6, ood_size=6)
+    model, tok = build_tiny(dict(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2,
+                                 max_position_embeddings=256), task, seed=0)
+    cfg = dict(num_samples=6, max_new_tokens=16, batch_size=8, progress=False, seed=0, answer_max_tokens=3,
+               truncation_rows=8, pass_at_k=dict(n=3, k=[1, 3], prompts=2, temperature=1.0), entropy_threshold=None)
+    rows = parts(model.eval(), tok, task, cfg, repeats=1)
+    assert [r[0] for r in rows] == ["(a) accuracy-only", "pass@k", "mistakes", "truncation pass"]
+    assert all(t > 0 for _, _, t in rows)
+    sampled, distinct = (int(x.replace(",", "")) for x in re.findall(r"([\d,]+) (?:sampled tokens|distinct)", rows[1][1]))
+    assert 0 < distinct <= sampled
+    assert rows[0][1].startswith("12 greedy completions") and rows[3][1].startswith("6 chains")
+    step, token = unit_costs(model, rows=4, context=8, packed=16)
+    assert step > 0 and token > 0

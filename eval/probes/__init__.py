@@ -6,10 +6,11 @@ add fields to each per-sample record. A probe that the task cannot support retur
 metrics and says why in `state.notes`; a sample a probe cannot use (no steps, no answer) gets
 None for that probe.
 
-Two hooks let a probe share the evaluator's passes instead of running its own: `requests`
-(generations that need only the prompts, decoded in the same loop as the greedy splits: pass@k)
-and `branches` (contexts whose forced answers it needs, packed into the truncation pass beside
-the chain they rewrite: filler, paraphrase).
+Three hooks let a probe share the evaluator's passes instead of running its own: `requests`
+(generations that need only the prompts, decoded in the same loop as the greedy splits: pass@k),
+`follow` (a greedy continuation of a context made from a test completion, decoded in that loop
+right after the completion ends: mistakes) and `branches` (contexts whose forced answers it
+needs, packed into the truncation pass beside the chain they rewrite: filler, paraphrase).
 """
 
 from __future__ import annotations
