@@ -2,7 +2,7 @@
 
 Decoding is the evaluator's own loop over the model's forward with its KV cache: greedy or plain
 temperature sampling (no top-k/top-p, no repetition penalty, whatever the model's
-generation_config says, so every model is decoded alike). Three things keep it cheap:
+generation_config says, so every model is decoded alike). These keep it cheap:
 
 - Rows that have emitted EOS leave the batch (their cache rows are dropped), so a batch costs
   the sum of its completions' lengths rather than rows x the longest one.
@@ -29,6 +29,8 @@ from typing import Callable, Optional, Sequence
 
 import torch
 from tqdm.auto import tqdm
+
+from eval.truncation import common_prefix
 
 
 @dataclass
@@ -303,15 +305,5 @@ def _next_follow(tokenizer, follows, phase, completion, followed, seq):
         if not ids:
             continue
         followed[k - 1] = []
-        return k, ids, min(_shared(seq, ids), len(ids) - 1)  # the last context token is fed (its logits start decoding)
+        return k, ids, min(common_prefix(seq, ids), len(ids) - 1)  # the last context token is fed (its logits start decoding)
     return None
-
-
-def _shared(a: list[int], b: list[int]) -> int:
-    """Length of the common prefix of two token lists."""
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n

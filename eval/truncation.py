@@ -132,7 +132,8 @@ class _AnswerPoint(NamedTuple):
     bound: int
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """Length of the common prefix of two token lists."""
     n = 0
     for x, y in zip(a, b):
         if x != y:
@@ -178,7 +179,7 @@ def _pack(tokenizer, task, chains, batch, prefix_ids, logprobs, answers, device)
         n_points = len(mine) if answers else 0
         for branch in chain.branches:  # sees the tokens it shares with the chain, then its own
             branch_ids = tokenizer(branch, add_special_tokens=False)["input_ids"]
-            b = _common_prefix(ids, branch_ids)
+            b = common_prefix(ids, branch_ids)
             own = branch_ids[b:]
             start = block(own + prefix_ids + guess, b)
             mine.append(_AnswerPoint(start, start + len(own), L, guess, b))

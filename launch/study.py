@@ -6,8 +6,9 @@
 Each run is a normal `launch.train` run (same config, same evaluator) composed with Hydra's
 compose API and run in this process (the base) or, with jobs > 1, as `launch.train` subprocesses
 `jobs` at a time (the methods); its directory is `<output_root>/<name>`. A run whose
-metrics.json already exists is reused and an interrupted one resumes from its last checkpoint
-(launch.train's resume=auto); force=true retrains everything, so the base is trained once.
+metrics.json already exists is reused (re-scored, not retrained, when another evaluator version
+made it) and an interrupted one resumes from its last checkpoint (launch.train's resume=auto);
+force=true retrains everything, so the base is trained once.
 """
 
 from __future__ import annotations

@@ -107,13 +107,44 @@ def prepare_run_dir(cfg: DictConfig, run_dir: Path) -> tuple[dict[str, Any] | No
     return None, latest
 
 
+def reevaluate_if_stale(cfg: DictConfig, done: dict[str, Any]) -> dict[str, Any]:
+    """A complete run scored by another evaluator version is re-scored, not retrained: its final
+    checkpoint goes through the current evaluator and metrics.json and samples.jsonl are
+    rewritten with the training fields kept, so a table never mixes evaluator versions."""
+    from eval.evaluator import EVALUATOR_VERSION
+
+    if done.get("eval/version") == EVALUATOR_VERSION:
+        return done
+    run_dir = Path(cfg.run_dir)
+    final = run_dir / "final"
+    if not (final / "config.json").is_file():
+        log.warning("%s: scored by evaluator version %s (now %s) and its final checkpoint is gone; keeping the old "
+                    "metrics (resume=force_restart retrains)", cfg.run_name, done.get("eval/version"), EVALUATOR_VERSION)
+        return done
+    from launch.evaluation import eval_cfg, load_reader, run_evaluation
+    from models import load_pretrained
+
+    log.info("%s: scored by evaluator version %s, now %s: re-evaluating its final checkpoint (no retraining)",
+             cfg.run_name, done.get("eval/version"), EVALUATOR_VERSION)
+    task = task_from_cfg(cfg)
+    eval_cfg(cfg)
+    reader = load_reader(cfg)
+    model, tokenizer = load_pretrained(str(final), cfg.model.dtype, cfg.model.trust_remote_code)
+    task.use_tokenizer(tokenizer)
+    seed_everything(cfg.seed)
+    metrics = run_evaluation(cfg, model, tokenizer, task, run_dir, reader)
+    result = {**done, **metrics, **provenance()}
+    write_json_atomic(run_dir / "metrics.json", result)
+    return result
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train `cfg.trainer` from `cfg.model` on `cfg.task`, evaluate, write metrics.json; return the metrics."""
     quiet_libraries()
     validate(cfg)
     done, resume_from = prepare_run_dir(cfg, Path(cfg.run_dir))
     if done is not None:
-        return done
+        return reevaluate_if_stale(cfg, done)
     from launch.callbacks import SaveOnPreemption, StopOnNonFiniteLoss
     from launch.evaluation import PeriodicEval, eval_cfg, load_reader, run_evaluation
     from models import count_parameters, load_model, save_checkpoint, wrap_peft

@@ -81,6 +81,30 @@ def test_rerun_of_a_complete_run_is_skipped(tmp_path, base_run, run_cfg):
     assert _comparable(again) == _comparable(json.loads(json.dumps(first)))  # same seed, same numbers
 
 
+def test_complete_run_scored_by_another_evaluator_version_is_rescored_not_retrained(tmp_path, base_run, run_cfg):
+    """After an evaluator change, a study reuses its trained runs but re-scores them, so its table
+    never mixes evaluator versions; the training fields are kept, the weights untouched."""
+    from eval.evaluator import EVALUATOR_VERSION
+    from launch.train import train
+
+    cfg = run_cfg(f"model.init_from={base_run}", "eval.probes=[cot,step_validity]")
+    first = json.loads(json.dumps(train(cfg)))
+    run = Path(cfg.run_dir)
+    weights = (run / "final" / "model.safetensors").stat().st_mtime_ns
+    stale = {**first, "eval/version": "0", "accuracy": -1.0, "reasoning/step_validity": -1.0}
+    (run / "metrics.json").write_text(json.dumps(stale))
+    (run / "samples.jsonl").write_text("")
+    again = train(cfg)
+    assert again["eval/version"] == EVALUATOR_VERSION
+    assert again["accuracy"] == first["accuracy"] and again["reasoning/step_validity"] == first["reasoning/step_validity"]
+    assert again["train/steps"] == first["train/steps"] and again["train/last_log"] == first["train/last_log"]
+    assert json.loads((run / "metrics.json").read_text())["eval/version"] == EVALUATOR_VERSION
+    records = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    assert sum(r["split"] == "test" for r in records) == first["eval/num_samples"]  # samples.jsonl rewritten too
+    assert (run / "final" / "model.safetensors").stat().st_mtime_ns == weights  # not retrained
+    assert train(cfg) == json.loads((run / "metrics.json").read_text())  # current now: read back as it is
+
+
 @pytest.mark.parametrize("trainer", ["sft", "grpo", "rlag", "rlsf", "entropy_rlvr"])
 def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path, base_run, run_cfg, trainer):
     from launch.train import train
