@@ -214,8 +214,8 @@ def analyze_truncations(
 ) -> TruncationResult:
     """For every truncation point of every chain: the teacher-forced target's mean log-probability
     and/or a greedy forced answer, from one packed forward per batch of chains (plus one step per
-    answer token for the answers that depart from the target, for up to `max_rows` chains at
-    once).
+    answer token for the answers that depart from the target, stacked across packed batches up
+    to about `max_rows` such points).
 
     Batches hold at most `batch_size` chains and, with `max_rows`, at most that many truncation
     points (a chain with no steps is one point)."""
@@ -237,8 +237,10 @@ def analyze_truncations(
         if pending:
             waiting.append(_unfinished(cache, packed, pending, generated, device))
         del logits_at, cache, packed
-        # decode what waits once it holds max_rows chains (a step's cost grows with the rows it stacks)
-        if waiting and (waiting[-1].cache is not None or sum(len(g.rows) for g in waiting) >= (max_rows or batch_size)):
+        # decode what waits once it holds about a packed batch's worth of points (max_rows), so the
+        # stacked caches stay near one packed batch's memory
+        if waiting and (waiting[-1].cache is not None
+                        or sum(len(row) for g in waiting for row in g.rows) >= (max_rows or batch_size)):
             _decode_unfinished(model, waiting, max_answer_tokens, stop, device)
             waiting = []
     if waiting:
