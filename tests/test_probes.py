@@ -258,6 +258,15 @@ def test_pruning_decoder_equals_model_generate_greedy(tiny, monkeypatch):
     fast = gen.generate(model, tok, prompts, 40, batch_size=7)
     monkeypatch.setattr(gen, "_decode", lambda *a, **k: None)  # force the model.generate path
     assert gen.generate(model, tok, prompts, 40, batch_size=7) == fast
+    # follow-ups of batches decoded by model.generate come from a pass of their own, same texts
+    follow = {"q": lambda i, text: None if i % 2 else prompts[i] + text[:5]}
+    (res,) = gen.generate_many(model, tok, [gen.Request(prompts, follow=follow)], 40, batch_size=7)
+    assert res.texts == fast
+    monkeypatch.undo()
+    (loop,) = gen.generate_many(model, tok, [gen.Request(prompts, follow=follow)], 40, batch_size=7)
+    assert res.follow["q"] == loop.follow["q"] and sum(t is not None for t in loop.follow["q"]) == (len(prompts) + 1) // 2
+    with pytest.raises(ValueError, match="greedy request"):
+        gen.Request(prompts, n=2, temperature=1.0, follow=follow)
 
 
 def test_sampling_is_seeded_and_n_per_prompt(tiny):
