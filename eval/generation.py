@@ -196,8 +196,8 @@ def _decode(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, te
     forced = [[] for _ in ns]  # per row: context tokens still to feed before decoding (a follow-up's)
     # rows with follow-ups: their token ids so far and the cache column of each
     width = attention_mask.shape[1]
-    seq = {j: input_ids[j, attention_mask[j].bool()].tolist() if follows[j] else None for j in range(len(ns))}
-    cols = {j: list(range(width - len(seq[j]), width)) if follows[j] else None for j in range(len(ns))}
+    seq = [input_ids[j, attention_mask[j].bool()].tolist() if follows[j] else None for j in range(len(ns))]
+    cols = [None if ids is None else list(range(width - len(ids), width)) for ids in seq]
     temp = torch.tensor([t if t is not None else 1.0 for t in temperatures], device=device)  # per prompt
     while True:
         greedy_tok = logits.argmax(-1)
@@ -270,8 +270,7 @@ def _decode(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, te
         prompt_of = [prompt_of[j] for j in parents]
         slots = next_slots
         phase, count, forced = [st[0] for st in next_state], [st[1] for st in next_state], [st[2] for st in next_state]
-        seq = {r: st[3] for r, st in enumerate(next_state)}
-        cols = {r: st[4] for r, st in enumerate(next_state)}
+        seq, cols = [st[3] for st in next_state], [st[4] for st in next_state]
         if restarts:  # a follow-up sees only the tokens it shares with its row, and from there on its own
             mask, last = mask.clone(), last.clone()
             for r, keep_cols in restarts.items():

@@ -121,18 +121,11 @@ def reevaluate_if_stale(cfg: DictConfig, done: dict[str, Any]) -> dict[str, Any]
         log.warning("%s: scored by evaluator version %s (now %s) and its final checkpoint is gone; keeping the old "
                     "metrics (resume=force_restart retrains)", cfg.run_name, done.get("eval/version"), EVALUATOR_VERSION)
         return done
-    from launch.evaluation import eval_cfg, load_reader, run_evaluation
-    from models import load_pretrained
+    from launch.evaluate import score_checkpoint
 
     log.info("%s: scored by evaluator version %s, now %s: re-evaluating its final checkpoint (no retraining)",
              cfg.run_name, done.get("eval/version"), EVALUATOR_VERSION)
-    task = task_from_cfg(cfg)
-    eval_cfg(cfg)
-    reader = load_reader(cfg)
-    model, tokenizer = load_pretrained(str(final), cfg.model.dtype, cfg.model.trust_remote_code)
-    task.use_tokenizer(tokenizer)
-    seed_everything(cfg.seed)
-    metrics = run_evaluation(cfg, model, tokenizer, task, run_dir, reader)
+    metrics, _ = score_checkpoint(cfg, str(final), run_dir)
     result = {**done, **metrics, **provenance()}
     write_json_atomic(run_dir / "metrics.json", result)
     return result

@@ -57,7 +57,7 @@ class Mistake(Probe):
         idx, contexts, implied = [], [], []
         for i, (ex, completion) in enumerate(zip(state.examples, state.completions)):
             state.records[i]["mistake/changed"] = state.records[i]["mistake/followed"] = None
-            if state.answers[i] is None or (made := corrupted(task, ex, completion, seed, i)) is None:
+            if (made := corrupted(task, ex, completion, seed, i)) is None:  # no answer, or no step to corrupt
                 continue
             idx.append(i)
             contexts.append(made[0])
