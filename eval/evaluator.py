@@ -24,7 +24,7 @@ from eval.generation import Request, Result
 from eval.probes import PROBES, EvalState
 from tasks.base import Task
 
-EVALUATOR_VERSION = "5"  # 5: the mistake probe corrupts a step chosen per sample (seed, index) and continues in the greedy loop
+EVALUATOR_VERSION = "6"  # 6: each sampled prompt draws from a stream of its own (pass@k no longer moves with eval.batch_size)
 ALL_PROBES = ["pass_at_k", "info_gain", "early_answer", "filler", "paraphrase", "mistake", "step_validity", "cot",
               "calibration", "entropy"]
 log = logging.getLogger("reasonlab")

@@ -95,9 +95,7 @@ def generate_many(model, tokenizer, requests: Sequence[Request], max_new_tokens:
     stats = [[None] * len(req.prompts) if req.stats else None for req in requests]
     follow = [{name: [None] * len(req.prompts) for name in req.follow} for req in requests]
     if seed is not None:
-        torch.manual_seed(seed)
-    sampling = any(req.temperature is not None for req in requests)
-    generator = torch.Generator(device=device).manual_seed(seed if seed is not None else 0) if sampling else None
+        torch.manual_seed(seed)  # model.generate's sampling (the fallback)
     total = sum(req.n * len(req.prompts) for req in requests)
     per_batch = -(-total // max(1, -(-total // batch_size))) if total else batch_size  # even batches, none tiny
     batches, current, rows = [], [], 0
@@ -117,7 +115,7 @@ def generate_many(model, tokenizer, requests: Sequence[Request], max_new_tokens:
         follows = [[(lambda text, f=f, i=i: f(i, text)) for f in req.follow.values()] for req, (_, i) in zip(reqs, batch)]
         decoded = _decode(model, tokenizer, enc["input_ids"], enc["attention_mask"], max_new_tokens,
                           [req.temperature for req in reqs], [req.n for req in reqs], [req.stats for req in reqs],
-                          generator, follows)
+                          _uniforms(reqs, batch, max_new_tokens, seed, device), follows)
         if decoded is None:
             _generate_fallback(model, tokenizer, enc, reqs, batch, max_new_tokens, texts)
             pending += [(r, i) for req, (r, i) in zip(reqs, batch) if req.follow]
@@ -166,8 +164,24 @@ def _generate_fallback(model, tokenizer, enc, reqs, batch, max_new_tokens, texts
             texts[r][i] = out[k * n:(k + 1) * n]
 
 
+def _uniforms(reqs, batch, max_new_tokens: int, seed: Optional[int], device) -> Optional[torch.Tensor]:
+    """(prompts, most samples, max_new_tokens) uniform draws for the sampled prompts of a batch (zeros
+    for greedy ones), or None when none is sampled. Each prompt's draws come from a stream of its
+    own, seeded by (seed, request, prompt index): sample s takes its token at step t by inverting
+    the distribution's CDF at u[s, t], so which samples a prompt gets does not depend on the batch
+    size, the batch it lands in or the other requests decoded with it."""
+    if all(req.temperature is None for req in reqs):
+        return None
+    u = torch.zeros(len(batch), max(req.n for req in reqs), max_new_tokens)
+    for j, (req, (r, i)) in enumerate(zip(reqs, batch)):
+        if req.temperature is not None:
+            g = torch.Generator().manual_seed(((seed or 0) * 1_000_003 + r) * 1_000_003 + i)
+            u[j, : req.n] = torch.rand(req.n, max_new_tokens, generator=g)
+    return u.to(device)
+
+
 def _decode(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, temperatures: list, ns: list,
-            record: list, generator, follows: Optional[list] = None) -> Optional[list]:
+            record: list, uniforms: Optional[torch.Tensor], follows: Optional[list] = None) -> Optional[list]:
     """Per prompt: (its n samples' new token ids, per-token stats of sample 0 or None, per follow-up
     its new token ids or None); None when the model's cache cannot select rows (the caller uses
     model.generate).
@@ -206,10 +220,14 @@ def _decode(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, te
         if sampled:
             rows_t = torch.tensor(sampled, device=device)
             row_temp = temp[torch.tensor([prompt_of[j] for j in sampled], device=device)]
-            probs = torch.softmax(logits[rows_t].float() / row_temp[:, None], dim=-1)
-            most = max(len(slots[j]) for j in sampled)
-            drawn = torch.multinomial(probs, most, replacement=True, generator=generator).tolist()
-            draws = {j: d[: len(slots[j])] for j, d in zip(sampled, drawn)}
+            cdf = torch.softmax(logits[rows_t].float() / row_temp[:, None], dim=-1).cumsum(-1)
+            # one entry per (row, sample): the row, and where the sample's uniform draw for this step is
+            at = torch.tensor([(k, prompt_of[j], s, count[j]) for k, j in enumerate(sampled) for s in slots[j]],
+                              device=device)
+            u = uniforms[at[:, 1], at[:, 2], at[:, 3]] * cdf[at[:, 0], -1]
+            drawn = torch.searchsorted(cdf[at[:, 0]], u[:, None], right=True).clamp_(max=cdf.shape[-1] - 1)
+            flat = iter(drawn.flatten().tolist())
+            draws = {j: [next(flat) for _ in slots[j]] for j in sampled}
         recorded = [j for j, p in enumerate(prompt_of) if record[p] and phase[j] == 0 and not forced[j]]
         row_stats = {}
         if recorded:

@@ -280,6 +280,26 @@ def test_sampling_is_seeded_and_n_per_prompt(tiny):
     assert len(set(a[:3])) > 1  # the n samples of one prompt differ
 
 
+def test_samples_do_not_depend_on_batching(tiny):
+    """Each sampled prompt draws from a stream of its own (seed, request, prompt index), so its
+    samples are the same at any batch size and whatever greedy rows share the loop: pass@k does
+    not move when eval.batch_size does."""
+    from eval.generation import Request, generate_many
+
+    task, model, tok = tiny
+    prompts = [ex.prompt for ex in task.examples("test")]
+    ood = [ex.prompt for ex in task.examples("ood")]
+
+    def samples(batch_size, with_greedy, seed=3):
+        requests = [Request(prompts[:5], n=4, temperature=1.0)] + ([Request(ood), Request(prompts)] if with_greedy else [])
+        return generate_many(model, tok, requests, 30, batch_size=batch_size, seed=seed)[0].texts
+
+    base = samples(4, False)
+    assert len(base) == 20 and len(set(base)) > 5  # real draws, not one text repeated
+    assert samples(64, False) == base and samples(7, True) == base and samples(100, True) == base
+    assert samples(4, False, seed=4) != base
+
+
 def _total_variation(counts: dict, probs: dict) -> float:
     n = sum(counts.values())
     return 0.5 * sum(abs(counts.get(t, 0) / n - p) for t, p in probs.items())
@@ -307,8 +327,8 @@ def test_prefix_shared_samples_follow_the_model_distribution(base_run, temperatu
     ids = tok(prompts[i], add_special_tokens=False)["input_ids"] + raw[i][0][:k]
     enc = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
     n = 20_000
-    gen = torch.Generator().manual_seed(0)
-    ((samples, _, _),) = _decode(model, tok, enc["input_ids"], enc["attention_mask"], 2, [temperature], [n], [False], gen)
+    uniforms = torch.rand(1, n, 2, generator=torch.Generator().manual_seed(0))
+    ((samples, _, _),) = _decode(model, tok, enc["input_ids"], enc["attention_mask"], 2, [temperature], [n], [False], uniforms)
     assert len(samples) == n
     with torch.no_grad():
         first = torch.softmax(model(**enc).logits[0, -1] / temperature, -1)
