@@ -164,24 +164,29 @@ def _generate_fallback(model, tokenizer, enc, reqs, batch, max_new_tokens, texts
             texts[r][i] = out[k * n:(k + 1) * n]
 
 
-def _uniforms(reqs, batch, max_new_tokens: int, seed: Optional[int], device) -> Optional[torch.Tensor]:
-    """(prompts, most samples, max_new_tokens) uniform draws for the sampled prompts of a batch (zeros
-    for greedy ones), or None when none is sampled. Each prompt's draws come from a stream of its
-    own, seeded by (seed, request, prompt index): sample s takes its token at step t by inverting
-    the distribution's CDF at u[s, t], so which samples a prompt gets does not depend on the batch
-    size, the batch it lands in or the other requests decoded with it."""
-    if all(req.temperature is None for req in reqs):
+def _uniforms(reqs, batch, max_new_tokens: int, seed: Optional[int], device) -> Optional[tuple[torch.Tensor, list[int]]]:
+    """Uniform draws for the sampled prompts of a batch: (draws (sampled prompts, most samples,
+    max_new_tokens), each prompt's index into them or -1 for a greedy one), or None when none is
+    sampled. Each prompt's draws come from a stream of its own, seeded by (seed, request, prompt
+    index): sample s takes its token at step t by inverting the distribution's CDF at u[s, t], so
+    which samples a prompt gets does not depend on the batch size, the batch it lands in or the
+    other requests decoded with it. (The model.generate fallback samples with torch's global
+    generator instead, batch by batch.)"""
+    sampled = [j for j, req in enumerate(reqs) if req.temperature is not None]
+    if not sampled:
         return None
-    u = torch.zeros(len(batch), max(req.n for req in reqs), max_new_tokens)
-    for j, (req, (r, i)) in enumerate(zip(reqs, batch)):
-        if req.temperature is not None:
-            g = torch.Generator().manual_seed(((seed or 0) * 1_000_003 + r) * 1_000_003 + i)
-            u[j, : req.n] = torch.rand(req.n, max_new_tokens, generator=g)
-    return u.to(device)
+    u = torch.empty(len(sampled), max(reqs[j].n for j in sampled), max_new_tokens)
+    where = [-1] * len(reqs)
+    for k, j in enumerate(sampled):
+        r, i = batch[j]
+        g = torch.Generator().manual_seed(((seed or 0) * 1_000_003 + r) * 1_000_003 + i)
+        u[k, : reqs[j].n] = torch.rand(reqs[j].n, max_new_tokens, generator=g)
+        where[j] = k
+    return u.to(device), where
 
 
 def _decode(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, temperatures: list, ns: list,
-            record: list, uniforms: Optional[torch.Tensor], follows: Optional[list] = None) -> Optional[list]:
+            record: list, uniforms: Optional[tuple[torch.Tensor, list[int]]], follows: Optional[list] = None) -> Optional[list]:
     """Per prompt: (its n samples' new token ids, per-token stats of sample 0 or None, per follow-up
     its new token ids or None); None when the model's cache cannot select rows (the caller uses
     model.generate).
@@ -222,9 +227,10 @@ def _decode(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, te
             row_temp = temp[torch.tensor([prompt_of[j] for j in sampled], device=device)]
             cdf = torch.softmax(logits[rows_t].float() / row_temp[:, None], dim=-1).cumsum(-1)
             # one entry per (row, sample): the row, and where the sample's uniform draw for this step is
-            at = torch.tensor([(k, prompt_of[j], s, count[j]) for k, j in enumerate(sampled) for s in slots[j]],
+            draws_of, where = uniforms
+            at = torch.tensor([(k, where[prompt_of[j]], s, count[j]) for k, j in enumerate(sampled) for s in slots[j]],
                               device=device)
-            u = uniforms[at[:, 1], at[:, 2], at[:, 3]] * cdf[at[:, 0], -1]
+            u = draws_of[at[:, 1], at[:, 2], at[:, 3]] * cdf[at[:, 0], -1]
             drawn = torch.searchsorted(cdf[at[:, 0]], u[:, None], right=True).clamp_(max=cdf.shape[-1] - 1)
             flat = iter(drawn.flatten().tolist())
             draws = {j: [next(flat) for _ in slots[j]] for j in sampled}

@@ -327,7 +327,7 @@ def test_prefix_shared_samples_follow_the_model_distribution(base_run, temperatu
     ids = tok(prompts[i], add_special_tokens=False)["input_ids"] + raw[i][0][:k]
     enc = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
     n = 20_000
-    uniforms = torch.rand(1, n, 2, generator=torch.Generator().manual_seed(0))
+    uniforms = (torch.rand(1, n, 2, generator=torch.Generator().manual_seed(0)), [0])
     ((samples, _, _),) = _decode(model, tok, enc["input_ids"], enc["attention_mask"], 2, [temperature], [n], [False], uniforms)
     assert len(samples) == n
     with torch.no_grad():
