@@ -5,7 +5,10 @@
 #   2. a reasonlab SFT run from that base (so the evaluator sees real chains, not random text) with
 #      the full evaluator at its end;
 #   3. suite against accuracy-only, evaluation tokens/s and memory (bench/eval_speed.py);
-#   4. evaluation cost growth (bench/eval_growth.py).
+#   4. evaluation cost growth (bench/eval_growth.py);
+#   tiny (only when named in PARTS): the evaluator issue's own benchmark, suite against accuracy-only on the
+#      study's tiny base model (fp32, 200 prompts), from TINY_CHECKPOINT (default outputs/study/base: carry it
+#      to the GPU machine, `make study` makes it).
 # Each step's output goes to $OUT (default outputs/gpu_bench) as it finishes. The whole script
 # took more than 9 minutes on one H200 (docs/benchmarks.md, section 5); PARTS picks steps, so a
 # short lease can run them in two calls (the base and the SFT run are remade when missing).
@@ -35,7 +38,9 @@ PARTS=" ${PARTS:-overhead sft speed growth} "
 wants() { [[ "$PARTS" == *" $1 "* ]]; }
 
 $PY -c "import torch; print(torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')"
-[ -f "$WORK/base/final/config.json" ] || $PY bench/common.py --shape "$SHAPE" --out "$WORK/base" 2>&1 | tee "$OUT/base.txt"
+if wants overhead || wants sft || wants speed || wants growth; then
+  [ -f "$WORK/base/final/config.json" ] || $PY bench/common.py --shape "$SHAPE" --out "$WORK/base" 2>&1 | tee "$OUT/base.txt"
+fi
 if wants overhead; then
   $PY bench/overhead.py --base "$WORK/base" --dtype bfloat16 $OVERHEAD 2>&1 | tee "$OUT/overhead.txt"
 fi
@@ -48,6 +53,13 @@ fi
 if wants speed; then
   $PY bench/eval_speed.py --checkpoint "$WORK/runs/sft" --dtype bfloat16 --batch-size "${EVAL_BATCH:-256}" \
     --truncation-rows "${TRUNC_ROWS:-80}" $SPEED 2>&1 | tee "$OUT/eval_speed_b${EVAL_BATCH:-256}_t${TRUNC_ROWS:-80}.txt"
+fi
+if wants tiny; then
+  TINY=${TINY_CHECKPOINT:-outputs/study/base}
+  [ -f "$TINY/final/config.json" ] || [ -f "$TINY/config.json" ] || {
+    echo "bench/gpu.sh: no checkpoint at $TINY: run make study first (or set TINY_CHECKPOINT) and carry it"; exit 2; }
+  $PY bench/eval_speed.py --checkpoint "$TINY" --batch-size "${EVAL_BATCH:-256}" --truncation-rows "${TRUNC_ROWS:-80}" \
+    $SPEED 2>&1 | tee "$OUT/eval_speed_tiny_b${EVAL_BATCH:-256}_t${TRUNC_ROWS:-80}.txt"
 fi
 if wants growth; then
   $PY bench/eval_growth.py --checkpoint "$WORK/runs/sft" --dtype bfloat16 --batch-size "${EVAL_BATCH:-256}" $GROWTH \
