@@ -388,18 +388,36 @@ def _decode_unfinished(model, groups: list[_Unfinished], max_tokens, stop: set, 
     column = torch.arange(T)
     ctx = ((column < bound[..., None]) | ((column >= lo[..., None]) & (column < hi[..., None]))).to(device)  # (B, P, T)
     pos, nxt = pos.to(device), nxt.to(device)
-    eye = torch.eye(P, dtype=torch.bool, device=device)[None].expand(B, P, P)
-    live = [(gen, i * P + j) for i, row in enumerate(rows) for j, (gen, _, _) in enumerate(row)]
+    live = [(gen, i, j) for i, row in enumerate(rows) for j, (gen, _, _) in enumerate(row)]
     while live:
+        eye = torch.eye(P, dtype=torch.bool, device=device)[None].expand(B, P, P)
         ctx = torch.cat([ctx, eye], dim=2)  # each new token sees its point's context, its own tokens, itself
         step = model(input_ids=nxt, attention_mask=ctx[:, None], position_ids=pos, cache=cache, use_cache=True)
         cache = getattr(step, "cache", None) or getattr(step, "past_key_values", None)
         nxt = step.logits.argmax(-1)
-        toks = nxt.flatten().tolist()
-        for gen, f in live:
-            gen.append(toks[f])
-        live = [(gen, f) for gen, f in live if gen[-1] not in stop and len(gen) < max_tokens]
+        toks = nxt.tolist()
+        for gen, i, j in live:
+            gen.append(toks[i][j])
+        live = [(gen, i, j) for gen, i, j in live if gen[-1] not in stop and len(gen) < max_tokens]
         pos = pos + 1
+        # most answers stop after a token or two: once a quarter of the slots are done, the
+        # chains with no live point leave the cache and each chain's live points move to the
+        # front (a short row repeats one of its points; nothing reads the copy)
+        slots: dict[int, list[int]] = {}
+        for _, i, j in live:
+            slots.setdefault(i, []).append(j)
+        width = max((len(v) for v in slots.values()), default=0)
+        if live and len(slots) * width <= 0.75 * B * P:
+            kept = sorted(slots)
+            sel = torch.tensor(kept, device=device)
+            idx = torch.tensor([[slots[i][min(k, len(slots[i]) - 1)] for k in range(width)] for i in kept], device=device)
+            if len(kept) < B:
+                cache.batch_select_indices(sel)
+            ctx = ctx[sel].gather(1, idx[..., None].expand(-1, -1, ctx.shape[2]))
+            pos, nxt = pos[sel].gather(1, idx), nxt[sel].gather(1, idx)
+            row_of = {i: r for r, i in enumerate(kept)}
+            live = [(gen, row_of[i], slots[i].index(j)) for gen, i, j in live]
+            B, P = len(kept), width
 
 
 def _answers(tokenizer, task, packed_points, generated, batch, out: TruncationResult) -> None:
