@@ -226,14 +226,15 @@ def _decode(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, te
             rows_t = torch.tensor(sampled, device=device)
             row_temp = temp[torch.tensor([prompt_of[j] for j in sampled], device=device)]
             cdf = torch.softmax(logits[rows_t].float() / row_temp[:, None], dim=-1).cumsum(-1)
-            # one entry per (row, sample): the row, and where the sample's uniform draw for this step is
+            # per row, where each of its samples' uniform draws for this step is (a row with fewer
+            # samples than the most repeats its last; the extra draws are not read)
             draws_of, where = uniforms
-            at = torch.tensor([(k, where[prompt_of[j]], s, count[j]) for k, j in enumerate(sampled) for s in slots[j]],
-                              device=device)
-            u = draws_of[at[:, 1], at[:, 2], at[:, 3]] * cdf[at[:, 0], -1]
-            drawn = torch.searchsorted(cdf[at[:, 0]], u[:, None], right=True).clamp_(max=cdf.shape[-1] - 1)
-            flat = iter(drawn.flatten().tolist())
-            draws = {j: [next(flat) for _ in slots[j]] for j in sampled}
+            most = max(len(slots[j]) for j in sampled)
+            at = torch.tensor([[(where[prompt_of[j]], slots[j][min(m, len(slots[j]) - 1)], count[j]) for m in range(most)]
+                               for j in sampled], device=device)  # (rows, most, 3)
+            u = draws_of[at[..., 0], at[..., 1], at[..., 2]] * cdf[:, -1:]
+            drawn = torch.searchsorted(cdf, u, right=True).clamp_(max=cdf.shape[-1] - 1).tolist()
+            draws = {j: d[: len(slots[j])] for j, d in zip(sampled, drawn)}
         recorded = [j for j, p in enumerate(prompt_of) if record[p] and phase[j] == 0 and not forced[j]]
         row_stats = {}
         if recorded:
