@@ -41,7 +41,6 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("launch.evaluate needs model.name_or_path=<checkpoint directory, run directory or hub id>")
     if cfg.budget.eval_samples < 1:
         raise ConfigError(f"budget.eval_samples must be a positive integer, got {cfg.budget.eval_samples}")
-    seed_everything(cfg.seed)
     out = Path(cfg.output_dir)
     metrics, task = score_checkpoint(cfg, cfg.model.name_or_path, out)
     result = {"trainer": None, "task": task.name, "task_version": task.version, "model": cfg.model.name_or_path,
