@@ -77,6 +77,51 @@ def peak_gib() -> float | None:
     return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
 
 
+def forward_seconds(model, fn):
+    """(fn's result, its wall seconds, seconds spent inside the model's forward calls, how many
+    calls). A call is counted once from where it enters the model, its decoder or its output head
+    (the truncation pass calls the last two on their own) until it leaves; calls nested inside it
+    are not counted again. On a GPU each call's start and end wait for the device. What is left,
+    wall minus forward, is the evaluator's own work: bookkeeping, tokenizing, cache row selection."""
+    import time
+
+    import torch
+
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    state = {"depth": 0, "start": 0.0, "inside": 0.0, "calls": 0}
+
+    def enter(module, args, kwargs=None):
+        if state["depth"] == 0:
+            sync()
+            state["start"] = time.perf_counter()
+        state["depth"] += 1
+
+    def leave(module, args, output):
+        state["depth"] -= 1
+        if state["depth"] == 0:
+            sync()
+            state["inside"] += time.perf_counter() - state["start"]
+            state["calls"] += 1
+
+    modules = [model]
+    for getter in ("get_decoder", "get_output_embeddings"):
+        try:
+            part = getattr(model, getter)()
+        except (AttributeError, ValueError, NotImplementedError):
+            part = None
+        if part is not None and all(part is not m for m in modules):
+            modules.append(part)
+    handles = [h for m in modules for h in (m.register_forward_pre_hook(enter), m.register_forward_hook(leave))]
+    try:
+        t0 = time.perf_counter()
+        out = fn()
+        wall = time.perf_counter() - t0
+    finally:
+        for h in handles:
+            h.remove()
+    return out, wall, state["inside"], state["calls"]
+
+
 def describe_machine() -> str:
     import os
 

@@ -8,6 +8,11 @@ Times, on a tiny checkpoint and N test prompts (medians of --repeats runs, same 
       from scratch, one at a time) against the fast prefix-sharing path on the same chains.
 Prints (b)/(a) (target <= 2) and (c)/fast (target >= 5). Figures go in docs/benchmarks.md.
 
+Then --repeats more runs of (a) and (b), alternating, with hooks that split each run's wall time
+into the time inside the model's forward calls and the evaluator's own work around them
+(bookkeeping, tokenizing, sampling, cache row selection). (b)'s forward calls alone against all of
+(a) is the ratio the suite would reach if the evaluator's own work cost nothing.
+
 Also prints evaluation tokens/s (generated tokens over the accuracy-only time) and, on a GPU, peak
 memory.
 
@@ -25,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import describe_machine, device, peak_gib, reset_peak, timed  # noqa: E402
+from bench.common import describe_machine, device, forward_seconds, peak_gib, reset_peak, timed  # noqa: E402
 
 
 def main() -> None:
@@ -97,6 +102,20 @@ def main() -> None:
     print(f"(c)/fast = {t_naive / t_fast:.1f}  (target >= 5)")
     print("per-probe seconds (last full run):", full[2]["probe_seconds"], "; its first phase (greedy splits + "
           f"pass@k samples in one decoding loop): {full[0]['eval/accuracy_seconds']:.2f} s")
+    split: dict[str, list[tuple[float, float, int]]] = {"acc": [], "full": []}
+    for _ in range(args.repeats):  # alternating again, hooks on; not mixed with the timings above
+        for mode, probes in (("acc", []), ("full", ALL_PROBES)):
+            split[mode].append(forward_seconds(model, lambda p=probes: evaluate(model, tok, task, {**cfg, "probes": p}))[1:])
+    print(f"\n{args.repeats} more runs of each, wall time split (medians, range):\n\n| measurement | wall s | inside the "
+          "model's forward calls s | calls | the evaluator's own work s |\n|---|---|---|---|---|")
+    inside_of = {}
+    for mode, name in (("acc", "(a) accuracy only"), ("full", "(b) full suite")):
+        cols = [[w for w, _, _ in split[mode]], [i for _, i, _ in split[mode]], [w - i for w, i, _ in split[mode]]]
+        wall, inside, own = (f"{statistics.median(c):.2f} ({min(c):.2f}-{max(c):.2f})" for c in cols)
+        inside_of[mode] = statistics.median(cols[1])
+        print(f"| {name} | {wall} | {inside} | {split[mode][-1][2]} | {own} |")
+    print(f"(b)/(a) counting the forward calls only: {inside_of['full'] / inside_of['acc']:.2f}; the (b) forward calls "
+          f"alone against all of (a): {inside_of['full'] / t_acc:.2f}")
     print("every run, in order (s): accuracy only", [round(t, 2) for t in times["acc"]], "full suite",
           [round(t, 2) for t in times["full"]])
 

@@ -51,3 +51,33 @@ def test_eval_parts_counts_each_part_of_the_suite():
     assert rows[0][1].startswith("12 greedy completions") and rows[3][1].startswith("6 chains")
     step, token = unit_costs(model, rows=4, context=8, packed=16)
     assert step > 0 and token > 0
+
+
+def test_forward_seconds_counts_each_entry_into_the_model_once():
+    """bench/eval_speed.py's split of wall time: a call through the whole model counts once (its
+    decoder and head inside it are not counted again), the decoder and head called on their own
+    (as the truncation pass does) count once each, and the hooks are gone afterwards."""
+    import torch
+
+    from bench.common import forward_seconds
+    from models import build_tiny
+    from tasks import load_task
+
+    task = load_task("arith", train_size=4, test_size=2, ood_size=2)
+    model, _ = build_tiny(dict(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2,
+                               max_position_embeddings=64), task, seed=0)
+    ids = torch.tensor([[3, 4, 5, 6]])
+
+    def work():
+        with torch.no_grad():
+            model(input_ids=ids)
+            model(input_ids=ids)
+            hidden = model.get_decoder()(input_ids=ids).last_hidden_state
+            return model.get_output_embeddings()(hidden[:, -1])
+
+    out, wall, inside, calls = forward_seconds(model, work)
+    assert out.shape == (1, model.config.vocab_size)
+    assert calls == 4
+    assert 0 < inside <= wall
+    assert forward_seconds(model, lambda: None)[3] == 0  # no hook left behind counts anything
+    assert not model._forward_hooks and not model._forward_pre_hooks
