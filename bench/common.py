@@ -90,7 +90,7 @@ def forward_seconds(model, fn):
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     state = {"depth": 0, "start": 0.0, "inside": 0.0, "calls": 0}
 
-    def enter(module, args, kwargs=None):
+    def enter(module, args):
         if state["depth"] == 0:
             sync()
             state["start"] = time.perf_counter()

@@ -389,9 +389,9 @@ def _decode_unfinished(model, groups: list[_Unfinished], max_tokens, stop: set, 
     ctx = ((column < bound[..., None]) | ((column >= lo[..., None]) & (column < hi[..., None]))).to(device)  # (B, P, T)
     pos, nxt = pos.to(device), nxt.to(device)
     live = [(gen, i, j) for i, row in enumerate(rows) for j, (gen, _, _) in enumerate(row)]
+    eye = torch.eye(P, dtype=torch.bool, device=device)
     while live:
-        eye = torch.eye(P, dtype=torch.bool, device=device)[None].expand(B, P, P)
-        ctx = torch.cat([ctx, eye], dim=2)  # each new token sees its point's context, its own tokens, itself
+        ctx = torch.cat([ctx, eye[None].expand(B, P, P)], dim=2)  # each new token sees its point's context, its own tokens, itself
         step = model(input_ids=nxt, attention_mask=ctx[:, None], position_ids=pos, cache=cache, use_cache=True)
         cache = getattr(step, "cache", None) or getattr(step, "past_key_values", None)
         nxt = step.logits.argmax(-1)
@@ -418,6 +418,7 @@ def _decode_unfinished(model, groups: list[_Unfinished], max_tokens, stop: set, 
             row_of = {i: r for r, i in enumerate(kept)}
             live = [(gen, row_of[i], slots[i].index(j)) for gen, i, j in live]
             B, P = len(kept), width
+            eye = eye[:P, :P]
 
 
 def _answers(tokenizer, task, packed_points, generated, batch, out: TruncationResult) -> None:
