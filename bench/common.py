@@ -141,3 +141,17 @@ if __name__ == "__main__":
     ap.add_argument("--dtype", default="bfloat16")
     args = ap.parse_args()
     make_base(args.shape, args.out, args.dtype)
+
+
+def truncation_requests(task, chains) -> list:
+    """Information gain's and early answering's requests at every truncation point of each
+    (prompt, steps, gold answer) chain."""
+    from eval.requests import AnswerLogprob, ForcedAnswer
+
+    out = []
+    for prompt, steps, gold in chains:
+        context = prompt
+        for step in ["", *steps]:
+            context += step + (task.step_separator if step else "")
+            out += [AnswerLogprob(context, gold), ForcedAnswer(context, expect=gold)]
+    return out

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import describe_machine, device, timed  # noqa: E402
+from bench.common import describe_machine, device, timed, truncation_requests  # noqa: E402
 
 
 def main() -> None:
@@ -37,8 +37,10 @@ def main() -> None:
     ap.add_argument("--naive-repeats", type=int, default=1)
     args = ap.parse_args()
 
-    from eval.evaluator import ALL_PROBES, evaluate
-    from eval.truncation import Chain, analyze_truncations, answer_logprobs_naive, forced_answers_naive
+    from eval.backend import LMBackend
+    from eval.config import EvalConfig
+    from eval.evaluator import evaluate
+    from eval.reference import ReferenceBackend
     from launch.common import quiet_libraries
     from models import load_pretrained
     from tasks import load_task
@@ -48,6 +50,7 @@ def main() -> None:
     model = model.to(device()).eval()
     machine = describe_machine()
     print(f"{machine}; {args.checkpoint} ({args.dtype})", flush=True)
+    ALL_PROBES = list(EvalConfig.default().probes)
     cfg = dict(max_new_tokens=112, batch_size=args.batch_size, progress=False, seed=0, answer_max_tokens=8,
                pass_at_k=dict(n=8, k=[1, 8], prompts=64, temperature=1.0), entropy_threshold=None)
     task = load_task("arith", test_size=max(args.samples), ood_size=max(args.samples))
@@ -62,11 +65,10 @@ def main() -> None:
     by_length = []
     for k in args.lengths:
         t = load_task("arith", train_steps=[k, k], ood_steps=[k, k], train_size=200, test_size=args.chains, ood_size=1)
-        chains = [Chain(ex.prompt, list(ex.steps), ex.answer) for ex in t.examples("test")]
-        fast = timed(lambda: analyze_truncations(model, tok, t, chains, batch_size=args.batch_size,
-                                                          max_rows=80), args.repeats)
-        naive = timed(lambda: (answer_logprobs_naive(model, tok, t, chains), forced_answers_naive(model, tok, t, chains)),
-                            args.naive_repeats)
+        requests = truncation_requests(t, [(ex.prompt, list(ex.steps), ex.answer) for ex in t.examples("test")])
+        fast = timed(lambda: LMBackend(model, tok, t, batch_size=args.batch_size, truncation_rows=80).answer(requests),
+                     args.repeats)
+        naive = timed(lambda: ReferenceBackend(model, tok, t).answer(requests), args.naive_repeats)
         by_length.append((k, fast, naive))
         print(f"steps {k}: fast {fast[0]:.2f}s, naive {naive[0]:.2f}s", flush=True)
 

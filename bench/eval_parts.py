@@ -6,7 +6,7 @@ tokens it computes, so the suite's cost over accuracy-only can be read as a sum 
   (a) accuracy-only: the greedy test + ood completions;
   pass@k: n samples of the first prompts (distinct prefixes = tokens computed with prefix sharing);
   mistakes: a greedy continuation from each corrupted context;
-  truncation pass: information gain, early answering, filler and paraphrase together;
+  packed pass: information gain, early answering, filler and paraphrase together;
 and, at the end, the machine's unit costs: one decoding step per row at 128 rows, and one token of
 a long packed forward. Figures go in docs/benchmarks.md, section 3.
 
@@ -25,30 +25,26 @@ from bench.common import describe_machine, device, timed  # noqa: E402
 
 
 def parts(model, tok, task, cfg: dict, repeats: int) -> list[tuple[str, str, float]]:
-    """(part, its work in words, median seconds alone) for accuracy-only and each extra part."""
+    """(part, its work in words, median seconds alone) for accuracy-only and each extra part: the
+    probes' requests of one full evaluation, answered by kind."""
     from eval.backend import LMBackend
-    from eval.evaluator import ALL_PROBES, evaluate
-    from eval.generation import generate
-    from eval.probes.mistake import corrupted
-    from eval.truncation import analyze_truncations
+    from eval.config import EvalConfig
+    from eval.evaluator import evaluate
+    from eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample
 
     def ntok(text: str) -> int:
         return len(tok(text, add_special_tokens=False)["input_ids"])
 
-    seen_chains = []
-    backend = LMBackend(model, tok, task, batch_size=cfg["batch_size"], answer_max_tokens=cfg["answer_max_tokens"],
-                        truncation_rows=cfg["truncation_rows"])
-    truncations = backend.truncations
+    def backend():
+        return LMBackend(model, tok, task, batch_size=cfg["batch_size"], max_new_tokens=cfg["max_new_tokens"],
+                         answer_max_tokens=cfg["answer_max_tokens"], truncation_rows=cfg["truncation_rows"], seed=cfg["seed"])
 
-    def keep_chains(chains, **kw):
-        if kw.get("answers"):
-            seen_chains.append(list(chains))
-        return truncations(chains, **kw)
-
-    backend.truncations = keep_chains
-    _, samples, _ = evaluate(model, tok, task, {**cfg, "probes": ALL_PROBES}, backend=backend)
-    test = [s for s in samples if s["split"] == "test"]
-    examples = task.examples("test")[: cfg["num_samples"]]
+    seen = []
+    spy = backend()
+    answer = spy.answer
+    spy.answer = lambda requests, **kw: seen.append(list(requests)) or answer(requests, **kw)
+    _, samples, _ = evaluate(model, tok, task, {**cfg, "probes": list(EvalConfig.default().probes)}, backend=spy)
+    probe_requests = seen[1]
     prompts = [s["prompt"] for s in samples]
     rows = []
 
@@ -56,34 +52,28 @@ def parts(model, tok, task, cfg: dict, repeats: int) -> list[tuple[str, str, flo
     rows.append(("(a) accuracy-only", f"{len(samples)} greedy completions: {sum(ntok(s['completion']) + 1 for s in samples):,} "
                  f"decoded tokens after {sum(ntok(p) for p in prompts):,} prompt tokens", t))
 
-    opts = cfg["pass_at_k"]
-    n, sampled_prompts = int(opts["n"]), [ex.prompt for ex in examples[: int(opts["prompts"])]]
-    run = lambda: generate(model, tok, sampled_prompts, cfg["max_new_tokens"], batch_size=cfg["batch_size"],  # noqa: E731
-                           do_sample=True, temperature=float(opts["temperature"]), num_return_sequences=n,
-                           seed=cfg["seed"])
-    t, _, texts = timed(run, repeats)
+    sampled = [r for r in probe_requests if isinstance(r, Sample)]
+    t, _, texts = timed(lambda: backend().answer(sampled), repeats)
     distinct = 0
-    for i in range(len(sampled_prompts)):
+    for group in texts:
         prefixes = set()
-        for text in texts[i * n:(i + 1) * n]:
+        for text in group:
             ids = (*tok(text, add_special_tokens=False)["input_ids"], None)  # None: the EOS step
             prefixes |= {ids[:k] for k in range(1, len(ids) + 1)}
         distinct += len(prefixes)
-    rows.append(("pass@k", f"{len(texts)} samples: {sum(ntok(x) + 1 for x in texts):,} sampled tokens from "
+    flat = [x for group in texts for x in group]
+    rows.append(("pass@k", f"{len(flat)} samples: {sum(ntok(x) + 1 for x in flat):,} sampled tokens from "
                  f"{distinct:,} distinct prefixes", t))
 
-    contexts = [made[0] for i, s in enumerate(test)
-                if s["answer"] is not None and (made := corrupted(task, examples[i], s["completion"], cfg["seed"], i))]
-    t, _, conts = timed(lambda: generate(model, tok, contexts, cfg["max_new_tokens"], batch_size=cfg["batch_size"]), repeats)
+    contexts = [r for r in probe_requests if isinstance(r, Continue)]
+    t, _, conts = timed(lambda: backend().answer(contexts), repeats)
     rows.append(("mistakes", f"{len(contexts)} continuations: {sum(ntok(c) + 1 for c in conts):,} decoded tokens after "
-                 f"{sum(ntok(c) for c in contexts):,} context tokens", t))
+                 f"{sum(ntok(c.context) for c in contexts):,} context tokens", t))
 
-    chains = seen_chains[0]
-    run = lambda: analyze_truncations(model, tok, task, chains, max_answer_tokens=cfg["answer_max_tokens"],  # noqa: E731
-                                      batch_size=cfg["batch_size"], max_rows=cfg["truncation_rows"])
-    t, _, _ = timed(run, repeats)
-    rows.append(("truncation pass", f"{len(chains)} chains: {sum(len(c.steps) + 1 for c in chains)} points, "
-                 f"{sum(len(c.branches) for c in chains)} branches", t))
+    packed = list(dict.fromkeys(r for r in probe_requests if isinstance(r, (ForcedAnswer, AnswerLogprob))))
+    t, _, _ = timed(lambda: backend().answer(packed), repeats)
+    n_forced = sum(isinstance(r, ForcedAnswer) for r in packed)
+    rows.append(("packed pass", f"{len(packed) - n_forced} answer log-probs, {n_forced} forced answers", t))
     return rows
 
 

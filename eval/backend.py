@@ -1,65 +1,143 @@
-"""What the probes ask of a model, behind one small interface.
+"""Backends answer a batch of requests (eval/requests.py) with a model.
 
-`LMBackend` answers with a real causal LM (batched, prefix-sharing); tests substitute a backend
-whose answers are a known function of the text, so each probe can be checked on cases where the
-right value is known.
+    backend.answer([Sample(p), ForcedAnswer(ctx), ...]) -> [list[str], str | None, ...]
+
+`LMBackend` answers with a causal LM and owns every speed-up, none of which shows in the
+answers: equal requests are answered once; `Sample` and `Continue` requests share one decoding
+loop (eval/generation.py: rows leave when they end, a prompt's samples share their prefix);
+`ForcedAnswer` and `AnswerLogprob` requests that begin alike are packed into one row and scored
+by one forward, forced answers read speculatively off it (eval/packing.py, eval/truncation.py);
+`TokenStats` of a completion this backend decoded greedily come from the distributions recorded
+while decoding it. eval/reference.py answers the same requests the plain way, one at a time; the
+tests hold the two equal.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Protocol, Sequence
+from typing import Any, Optional, Protocol, Sequence
 
-from eval.generation import Request, Result, generate, generate_many
-from eval.truncation import Chain, TruncationResult, analyze_truncations
-from models.scoring import CompletionStats, completion_stats, stats_from_decoding
+from eval.generation import Job, decode
+from eval.packing import Group, Point
+from eval.requests import KINDS, AnswerLogprob, Continue, ForcedAnswer, Request, Sample, TokenStats
+from eval.truncation import analyze
+from models.scoring import completion_stats, stats_from_decoding
 from tasks.base import Task
+
+SAMPLE_STREAMS = 2 * 1_000_003  # the k-th sampled prompt of a call draws from stream SAMPLE_STREAMS + k
 
 
 class Backend(Protocol):
-    """What probes call. A backend may also offer `generate_many(requests, max_new_tokens, *, seed,
-    desc)` (several requests in one decoding loop); without it the evaluator decodes the greedy
-    splits one by one and each probe makes its own generations."""
-
-    def generate(self, prompts: Sequence[str], max_new_tokens: int, *, do_sample: bool = False,
-                 temperature: float = 1.0, n: int = 1, seed: Optional[int] = None, desc: Optional[str] = None) -> list[str]: ...
-
-    def truncations(self, chains: Sequence[Chain], *, logprobs: bool, answers: bool) -> TruncationResult: ...
-
-    def completion_stats(self, prompts: Sequence[str], completions: Sequence[str]) -> list[CompletionStats]: ...
+    def answer(self, requests: Sequence[Request], *, desc: Optional[str] = None) -> list[Any]: ...
 
     def num_tokens(self, text: str) -> int: ...
 
 
+def unique(requests: Sequence[Request]) -> list[Request]:
+    """The distinct requests, in the order they first appear; unknown kinds are refused."""
+    for r in requests:
+        if not isinstance(r, KINDS):
+            raise TypeError(f"not a request: {r!r} (eval/requests.py lists the kinds)")
+    return list(dict.fromkeys(requests))
+
+
+def groups_of(requests: Sequence[Request]) -> tuple[list[Group], list[tuple[int, int]]]:
+    """ForcedAnswer / AnswerLogprob requests as packed groups: a group is a context and every
+    other that begins with it (in sorted order these are contiguous), in the order the requests
+    first appear; its main text is the context most others are a prefix of. A forced answer and
+    a log-prob of the same context share a point. Returns the groups and, per request,
+    (group, point)."""
+    by_context: dict[str, list[Point]] = {}
+    at: list[Point] = []
+    for r in requests:
+        mine = by_context.setdefault(r.context, [])
+        if isinstance(r, ForcedAnswer):
+            p = next((q for q in mine if q.answer), None) or next((q for q in mine if not q.answer), None)
+            if p is None or not p.answer:
+                p = p or Point(r.context)
+                p.answer, p.expect = True, r.expect
+        else:
+            p = next((q for q in mine if q.target == r.target), None) or next((q for q in mine if q.target is None), None)
+            p = p or Point(r.context)
+            p.target = r.target
+        if not any(q is p for q in mine):
+            mine.append(p)
+        at.append(p)
+    first = {c: i for i, c in enumerate(by_context)}  # the order contexts first appear
+    runs: list[list[str]] = []
+    for c in sorted(by_context):
+        if runs and c.startswith(runs[-1][0]):
+            runs[-1].append(c)
+        else:
+            runs.append([c])
+    groups, where = [], {}
+    for run in sorted(runs, key=lambda cs: min(first[c] for c in cs)):
+        ordered = sorted(run, key=first.__getitem__)
+        inside = {c: sum(1 for d in ordered if c.startswith(d)) for c in ordered}
+        group = Group(max(ordered, key=inside.__getitem__), root=len(run[0]))  # ties: the first requested
+        for c in ordered:
+            for p in by_context[c]:
+                where[id(p)] = (len(groups), len(group.points))
+                group.points.append(p)
+        groups.append(group)
+    return groups, [where[id(p)] for p in at]
+
+
 class LMBackend:
-    def __init__(self, model, tokenizer, task: Task, batch_size: int = 64, answer_max_tokens: int = 8,
-                 truncation_rows: int = 80):
-        self.model, self.tokenizer, self.task = model, tokenizer, task
-        self.batch_size, self.answer_max_tokens = batch_size, answer_max_tokens
-        self.truncation_rows = truncation_rows  # points per packed batch (eval.truncation_rows)
+    def __init__(self, model, tokenizer, task: Task, *, batch_size: int = 64, max_new_tokens: int = 112,
+                 answer_max_tokens: int = 8, truncation_rows: int = 80, seed: int = 0,
+                 reader: Optional["LMBackend"] = None):
+        self.model, self.tokenizer, self.task, self.reader = model, tokenizer, task, reader
+        self.batch_size, self.max_new_tokens, self.seed = batch_size, max_new_tokens, seed
+        self.answer_max_tokens, self.truncation_rows = answer_max_tokens, truncation_rows
+        self._recorded: dict[tuple[str, str], tuple[list[int], list]] = {}  # greedy (prompt, text) -> ids, stats
 
-    def generate(self, prompts, max_new_tokens, *, do_sample=False, temperature=1.0, n=1, seed=None, desc=None):
-        return generate(self.model, self.tokenizer, prompts, max_new_tokens, batch_size=self.batch_size,
-                        do_sample=do_sample, temperature=temperature, num_return_sequences=n, seed=seed, desc=desc)
-
-    def truncations(self, chains, *, logprobs, answers):
-        return analyze_truncations(self.model, self.tokenizer, self.task, chains, logprobs=logprobs, answers=answers,
-                                   max_answer_tokens=self.answer_max_tokens, batch_size=self.batch_size,
-                                   max_rows=self.truncation_rows)
-
-    def generate_many(self, requests: Sequence[Request], max_new_tokens: int, *, seed=None, desc=None) -> list[Result]:
-        """Several requests decoded in one loop (eval/generation.py). A request with `stats` gets,
-        where they line up, each completion's token statistics from the decoding itself (None
-        where the evaluator must run `completion_stats`)."""
-        results = generate_many(self.model, self.tokenizer, requests, max_new_tokens, batch_size=self.batch_size,
-                                seed=seed, desc=desc)
-        for res in results:
-            if res.stats is not None:
-                res.stats = [None if r is None else stats_from_decoding(self.tokenizer, self.task, t, r[0], r[1])
-                             for t, r in zip(res.texts, res.stats)]
-        return results
-
-    def completion_stats(self, prompts, completions):
-        return completion_stats(self.model, self.tokenizer, self.task, prompts, completions, batch_size=self.batch_size)
+    def answer(self, requests, *, desc=None):
+        todo = unique(requests)
+        out: dict[Request, Any] = {}
+        out.update(self._decode([r for r in todo if isinstance(r, (Sample, Continue))], desc))
+        out.update(self._packed([r for r in todo if isinstance(r, (ForcedAnswer, AnswerLogprob)) and not getattr(r, "reader", False)]))
+        read = [r for r in todo if isinstance(r, AnswerLogprob) and r.reader]
+        if read:
+            if self.reader is None:
+                raise ValueError("AnswerLogprob(reader=True) needs a reader model (eval.scorer)")
+            scored = self.reader.answer([AnswerLogprob(r.context, r.target) for r in read])
+            out.update(zip(read, scored))
+        out.update(self._stats([r for r in todo if isinstance(r, TokenStats)]))
+        return [out[r] for r in requests]
 
     def num_tokens(self, text):
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _decode(self, requests, desc):
+        jobs, k = [], 0
+        for r in requests:
+            if isinstance(r, Sample) and r.temperature is not None:
+                jobs.append(Job(r.prompt, r.n, r.temperature, stream=SAMPLE_STREAMS + k))
+                k += 1
+            else:
+                jobs.append(Job(r.prompt if isinstance(r, Sample) else r.context, record=True))
+        done = decode(self.model, self.tokenizer, jobs, self.max_new_tokens, self.batch_size, self.seed, desc)
+        for job, d in zip(jobs, done):
+            if job.record and d.per_token is not None:
+                self._recorded[(job.prompt, d.texts[0])] = (d.ids, d.per_token)
+        return {r: d.texts if isinstance(r, Sample) else d.texts[0] for r, d in zip(requests, done)}
+
+    def _packed(self, requests):
+        if not requests:
+            return {}
+        groups, where = groups_of(requests)
+        res = analyze(self.model, self.tokenizer, self.task, groups, max_answer_tokens=self.answer_max_tokens,
+                      batch_size=self.batch_size, max_rows=self.truncation_rows)
+        return {r: (res.answers if isinstance(r, ForcedAnswer) else res.logprobs)[g][p] for r, (g, p) in zip(requests, where)}
+
+    def _stats(self, requests):
+        out = {}
+        for r in requests:
+            rec = self._recorded.get((r.prompt, r.completion))
+            out[r] = None if rec is None else stats_from_decoding(self.tokenizer, self.task, r.completion, *rec)
+        missing = [r for r in requests if out[r] is None]
+        if missing:
+            computed = completion_stats(self.model, self.tokenizer, self.task, [r.prompt for r in missing],
+                                        [r.completion for r in missing], batch_size=self.batch_size)
+            out.update(zip(missing, computed))
+        return out

@@ -1,14 +1,15 @@
 """The evaluator every run goes through: the same for every trainer, checkpoint and study row.
 
-    metrics, samples, curves = evaluate(model, tokenizer, task, cfg)
+    from eval import EvalConfig, evaluate
+    metrics, samples, curves = evaluate(model, tokenizer, task)                 # conf/eval/default.yaml
+    metrics, samples, curves = evaluate(model, tokenizer, task, EvalConfig.default(num_samples=50))
 
-1. Greedy, batched generation on the test split (and the ood split for `ood_accuracy`); each
-   completion is scored with the task's own `score` (the function the rewards call too). What
-   the probes need from the prompts alone (pass@k's samples) is decoded in the same loop, and so
-   is what they continue from a completion (the mistake probe's corrupted reasoning).
-2. The reasoning-quality probes selected by `cfg["probes"]` run on the test completions
-   (eval/probes/, one file each): pass@k, information gain, early answering, filler, paraphrase,
-   mistakes, step validity, chain length, calibration, entropy.
+1. Greedy completions of the test split (and the ood split, for `ood_accuracy`), each scored by
+   the task's own `score` (the function the rewards call too).
+2. Every probe selected by `cfg.probes` declares the requests it needs from the model, knowing
+   those completions (eval/probes/, one file each); the backend answers all of them at once
+   (eval/backend.py: equal requests once, shared prefixes shared), and each probe scores its
+   answers.
 Returns flat scalar metrics (metrics.json; logged to W&B under eval/), one record per sample
 (samples.jsonl), and curves (early-answering curves, accuracy by steps, reliability bins).
 """
@@ -17,16 +18,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Mapping, Optional
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Union
 
 from eval.backend import Backend, LMBackend
-from eval.generation import Request, Result
-from eval.probes import PROBES, EvalState
+from eval.config import EvalConfig
+from eval.probes import PROBES, Outcome, Probe, Run
+from eval.requests import Sample, Unsupported
 from tasks.base import Task
 
-EVALUATOR_VERSION = "6"  # 6: each sampled prompt draws from a stream of its own (pass@k no longer moves with eval.batch_size)
-ALL_PROBES = ["pass_at_k", "info_gain", "early_answer", "filler", "paraphrase", "mistake", "step_validity", "cot",
-              "calibration", "entropy"]
+EVALUATOR_VERSION = "7"  # 7: one answer span (the grader's) for calibration; probes as requests
 log = logging.getLogger("reasonlab")
 
 
@@ -41,71 +42,101 @@ def _records(task: Task, examples, completions, split: str):
     return answers, correct, records
 
 
-def _generate(backend: Backend, task: Task, cfg, ood, examples, probes, wants_stats: bool) -> dict[str, Result]:
-    """Greedy completions of both splits, every probe's prompt-only requests (pass@k's samples)
-    and the probes' follow-ups of the test completions (the mistake probe's continuations),
-    decoded in one loop where the backend can (`generate_many`)."""
-    desc = "eval generate" if cfg.get("progress", True) else None
-    if not hasattr(backend, "generate_many"):
-        return {"ood": Result(backend.generate([ex.prompt for ex in ood], cfg["max_new_tokens"], desc=desc), None),
-                "test": Result(backend.generate([ex.prompt for ex in examples], cfg["max_new_tokens"], desc=desc), None)}
-    follow = {p.name: f for p in probes if (f := p.follow(task, cfg, examples)) is not None}
-    requests = {"ood": Request([ex.prompt for ex in ood]),
-                "test": Request([ex.prompt for ex in examples], stats=wants_stats, follow=follow)}
-    for probe in probes:
-        requests.update({f"{probe.name}/{k}": req for k, req in probe.requests(cfg, examples).items()})
-    results = dict(zip(requests, backend.generate_many(list(requests.values()), cfg["max_new_tokens"],
-                                                       seed=cfg.get("seed", 0), desc=desc)))
-    results.update({f"{name}/follow": Result(texts, None) for name, texts in results["test"].follow.items()})
-    return results
+def backend_for(model, tokenizer, task: Task, cfg: EvalConfig, reader: Optional[tuple[Any, Any]] = None) -> LMBackend:
+    """The LM backend sized by `cfg`; `reader` = (model, tokenizer) of a fixed information-gain reader."""
+    sizes = dict(batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens, answer_max_tokens=cfg.answer_max_tokens,
+                 truncation_rows=cfg.truncation_rows, seed=cfg.seed)
+    read = LMBackend(reader[0], reader[1], task, **sizes) if reader is not None else None
+    return LMBackend(model, tokenizer, task, **sizes, reader=read)
 
 
 def evaluate(
-    model, tokenizer, task: Task, cfg: Mapping[str, Any], reader: Optional[tuple[Any, Any]] = None,
-    backend: Optional[Backend] = None, reader_backend: Optional[Backend] = None,
+    model, tokenizer, task: Task, cfg: Union[EvalConfig, Mapping[str, Any], None] = None, *,
+    reader: Optional[tuple[Any, Any]] = None, backend: Optional[Backend] = None, has_reader: Optional[bool] = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
-    """Return (metrics, samples, curves). `reader` = (model, tokenizer) of a fixed information-gain reader."""
+    """Return (metrics, samples, curves). `cfg`: an EvalConfig, or changes to the defaults
+    (`{"num_samples": 50}`). `backend` replaces the model (tests); `has_reader` says whether it
+    answers reader requests (default: whether `reader` was given)."""
+    if not isinstance(cfg, EvalConfig):
+        cfg = EvalConfig.default(**dict(cfg or {}))
     t0 = time.perf_counter()
-    sizes = dict(batch_size=cfg["batch_size"], answer_max_tokens=cfg.get("answer_max_tokens", 8),
-                 truncation_rows=cfg.get("truncation_rows", 80))
-    backend = backend or LMBackend(model, tokenizer, task, **sizes)
-    if reader is not None and reader_backend is None:
-        reader_backend = LMBackend(reader[0], reader[1], task, **sizes)
-    metrics: dict[str, Any] = {}
-    samples: list[dict[str, Any]] = []
-
-    ood = task.examples("ood")[: cfg["num_samples"]]
-    examples = task.examples("test")[: cfg["num_samples"]]
-    probes = [PROBES.get(name)() for name in cfg.get("probes", ALL_PROBES)]
-    wants_stats = any(p.name in ("calibration", "entropy") for p in probes)
-    generated = _generate(backend, task, cfg, ood, examples, probes, wants_stats)
-    completions = generated["test"].texts
-    answers, correct, records = _records(task, examples, completions, "test")
-    _, ood_correct, ood_records = _records(task, ood, generated["ood"].texts, "ood")
-    metrics["accuracy"] = sum(correct) / len(correct) if correct else None
-    metrics["ood_accuracy"] = sum(ood_correct) / len(ood_correct) if ood else None
-    metrics["eval/num_samples"] = len(examples)
+    backend = backend or backend_for(model, tokenizer, task, cfg, reader)
+    ood = task.examples("ood")[: cfg.num_samples]
+    examples = task.examples("test")[: cfg.num_samples]
+    probes = [PROBES.get(name)() for name in cfg.probes]
+    texts = backend.answer([Sample(ex.prompt) for ex in ood + examples],
+                           desc="eval generate" if cfg.progress else None)
+    answers, correct, records = _records(task, examples, [t[0] for t in texts[len(ood):]], "test")
+    _, ood_correct, ood_records = _records(task, ood, [t[0] for t in texts[: len(ood)]], "ood")
+    metrics: dict[str, Any] = {
+        "accuracy": sum(correct) / len(correct) if correct else None,
+        "ood_accuracy": sum(ood_correct) / len(ood_correct) if ood else None,
+        "eval/num_samples": len(examples),
+    }
     t_acc = time.perf_counter() - t0
-
-    state = EvalState(task=task, backend=backend, reader=reader_backend, cfg=dict(cfg), examples=examples,
-                      completions=completions, answers=answers, correct=correct,
-                      steps=[r["steps"] for r in records], records=records, _stats=generated["test"].stats,
-                      generated={k: r.texts for k, r in generated.items() if k not in ("test", "ood")})
-    timings = {}
-    for probe in probes:  # contexts the filler and paraphrase probes need, packed with the truncation points
-        t = time.perf_counter()
-        if branches := probe.branches(state):
-            state.branches[probe.name] = branches
-        timings[probe.name] = time.perf_counter() - t
-    for probe in probes:
-        t = time.perf_counter()
-        metrics.update(probe.run(state))
-        timings[probe.name] += time.perf_counter() - t
-    samples = records + ood_records
+    run = Run(task=task, cfg=cfg, examples=examples, completions=[r["completion"] for r in records], answers=answers,
+              correct=correct, steps=[r["steps"] for r in records],
+              has_reader=reader is not None if has_reader is None else has_reader, num_tokens=backend.num_tokens)
+    scored = score_probes(probes, run, backend)
+    metrics.update(scored.metrics)
+    for rec, fields in zip(records, scored.fields):
+        rec.update(fields)
     metrics["eval/seconds"] = round(time.perf_counter() - t0, 3)
     metrics["eval/accuracy_seconds"] = round(t_acc, 3)
     metrics["eval/version"] = EVALUATOR_VERSION
-    if state.notes:
-        metrics["eval/notes"] = state.notes
-    curves = {**state.curves, "probe_seconds": {k: round(v, 3) for k, v in timings.items()}}
-    return metrics, samples, curves
+    if scored.notes:
+        metrics["eval/notes"] = scored.notes
+    return metrics, records + ood_records, {**scored.curves, "probe_seconds": scored.seconds}
+
+
+@dataclass
+class Scored:
+    metrics: dict[str, Optional[float]]
+    fields: list[dict[str, Any]]  # per test sample, the probes' per-sample values
+    curves: dict[str, Any]
+    notes: dict[str, str]  # probe -> why some of its metrics are null
+    seconds: dict[str, float]  # per probe (its requests and scoring), and "answer": the backend's
+
+
+def score_probes(probes: list[Probe], run: Run, backend: Backend) -> Scored:
+    """Every probe's requests, answered by `backend` in one call, then scored."""
+    timings, planned, flat = {}, [], []
+    for probe in probes:
+        t = time.perf_counter()
+        requests = probe.requests(run)
+        planned.append(requests)
+        if not isinstance(requests, Unsupported):
+            flat.extend(requests)
+        timings[probe.name] = time.perf_counter() - t
+    t = time.perf_counter()
+    answers = backend.answer(flat, desc="eval probes" if run.cfg.progress else None) if flat else []
+    timings["answer"] = time.perf_counter() - t
+    out, at = Scored({}, [{} for _ in run.examples], {}, {}, {}), 0
+    for probe, requests in zip(probes, planned):
+        t = time.perf_counter()
+        if isinstance(requests, Unsupported):
+            outcome = requests
+        else:
+            outcome = probe.score(run, answers[at: at + len(requests)])
+            at += len(requests)
+        _merge(probe, outcome if isinstance(outcome, (Outcome, Unsupported)) else Outcome(dict(outcome)), out)
+        timings[probe.name] += time.perf_counter() - t
+    out.seconds = {k: round(v, 3) for k, v in timings.items()}
+    return out
+
+
+def _merge(probe: Probe, outcome: Union[Outcome, Unsupported], out: Scored) -> None:
+    if isinstance(outcome, Unsupported):
+        out.notes[probe.name] = outcome.reason
+        out.metrics.update({k: None for k, m in probe.metrics.items() if not m.optional and "{" not in k})
+        return
+    undeclared = sorted(k for k in outcome.metrics if probe.metric(k) is None)
+    if undeclared:
+        raise ValueError(f"probe '{probe.name}' returned metrics it does not declare in Probe.metrics: {undeclared}")
+    out.metrics.update(outcome.metrics)
+    out.curves.update(outcome.curves)
+    if outcome.note:
+        out.notes[probe.name] = outcome.note
+    for key, values in outcome.fields.items():
+        for fields, value in zip(out.fields, values):
+            fields[key] = value

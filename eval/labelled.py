@@ -18,10 +18,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from eval.probes import PROBES, EvalState
+from eval.config import EvalConfig
+from eval.probes import PROBES, Run
+from eval.requests import Unsupported
 from tasks.base import Example
 from tasks.math_word import Gsm8kTask
-from tasks.registry import ConfigError
+from core import ConfigError
 
 MODELS = ("6b_finetuning", "6b_verification", "175b_finetuning", "175b_verification")
 
@@ -54,11 +56,10 @@ def check_labelled(path: str | Path) -> dict[str, Any]:
             if bool(s) != label:
                 disagreements.append({"model": model, "id": ex.id, "gold": ex.answer, "extracted": a, "label": label,
                                       "ending": c[-120:]})
-        records = [{} for _ in items]
-        state = EvalState(task=task, backend=None, reader=None, cfg={}, examples=examples, completions=completions,
-                          answers=answers, correct=correct, steps=[task.split_steps(c) for c in completions],
-                          records=records)
-        validity = PROBES.get("step_validity")().run(state)
+        run = Run(task=task, cfg=EvalConfig.default(), examples=examples, completions=completions, answers=answers,
+                  correct=correct, steps=[task.split_steps(c) for c in completions], has_reader=False, num_tokens=len)
+        outcome = PROBES.get("step_validity")().score(run, [])  # reads the steps only: no model
+        validity = {} if isinstance(outcome, Unsupported) else outcome.metrics
         per_model[model] = {
             "solutions": len(items),
             "label_accuracy": sum(label for _, _, label in items) / len(items),

@@ -218,12 +218,13 @@ def test_real_model_configs_resolve(model):
 def test_whole_evaluator_on_gsm8k_text_with_a_tiny_model(gsm8k):
     """Numbers meaningless (an untrained tiny model), plumbing real: every probe returns a value or
     an explained null, on real GSM8K prompts and on real chains (the reference solutions)."""
-    from eval.evaluator import ALL_PROBES, evaluate
+    from eval.config import EvalConfig
+    from eval.evaluator import evaluate
     from models import build_tiny
 
     model, tokenizer = build_tiny(compose(["model.max_position_embeddings=1024"]).model, gsm8k, seed=0)
-    cfg = dict(num_samples=6, max_new_tokens=24, batch_size=6, progress=False, seed=0, answer_max_tokens=6,
-               pass_at_k=dict(n=2, k=[1, 2], prompts=3, temperature=1.0), entropy_threshold=None, probes=ALL_PROBES)
+    cfg = EvalConfig.default(num_samples=6, max_new_tokens=24, batch_size=6, progress=False, answer_max_tokens=6,
+                             pass_at_k=dict(n=2, k=[1, 2], prompts=3))
     metrics, samples, _ = evaluate(model, tokenizer, gsm8k, cfg)
     notes = metrics.get("eval/notes", {})
     for key in ["accuracy", "ood_accuracy", "pass_at_k/1", "entropy/token_mean", "cot/steps_mean"]:
@@ -238,23 +239,27 @@ def test_whole_evaluator_on_gsm8k_text_with_a_tiny_model(gsm8k):
     assert len(samples) == 12
 
     # real chains: the reference solutions as completions, through every probe that reads steps
-    from eval.backend import LMBackend
-    from eval.probes import PROBES, EvalState
-
     examples = gsm8k.examples("test")[:6]
     completions = [gsm8k.format_completion(ex.meta["annotated_steps"], ex.answer) for ex in examples]
-    state = EvalState(task=gsm8k, backend=LMBackend(model, tokenizer, gsm8k, 6, 6), reader=None, cfg=cfg,
-                      examples=examples, completions=completions,
-                      answers=[gsm8k.extract_answer(c) for c in completions],
-                      correct=[gsm8k.score(c, ex) for c, ex in zip(completions, examples)],
-                      steps=[gsm8k.split_steps(c) for c in completions], records=[{} for _ in examples])
-    assert state.correct == [1.0] * 6 and all(len(s) >= 2 for s in state.steps)
-    out = {}
-    for name in ["info_gain", "early_answer", "filler", "paraphrase", "mistake", "step_validity", "cot"]:
-        out.update(PROBES.get(name)().run(state))
-    assert not state.notes, state.notes
-    assert all(v is not None for v in out.values()), out
-    assert out["reasoning/step_validity"] == 1.0 and out["reasoning/right_answer_wrong_steps"] == 0.0
+    names = ["info_gain", "early_answer", "filler", "paraphrase", "mistake", "step_validity", "cot"]
+    out = score_reference_chains(gsm8k, model, tokenizer, cfg, examples, completions, names)
+    assert not out.notes, out.notes
+    assert all(v is not None for v in out.metrics.values()), out.metrics
+    assert out.metrics["reasoning/step_validity"] == 1.0 and out.metrics["reasoning/right_answer_wrong_steps"] == 0.0
+
+
+def score_reference_chains(task, model, tokenizer, cfg, examples, completions, names):
+    """The probes `names` on given completions (the reference solutions), through the LM backend."""
+    from eval.evaluator import backend_for, score_probes
+    from eval.probes import PROBES, Run
+
+    backend = backend_for(model, tokenizer, task, cfg)
+    run = Run(task=task, cfg=cfg, examples=examples, completions=completions,
+              answers=[task.extract_answer(c) for c in completions],
+              correct=[task.score(c, ex) for c, ex in zip(completions, examples)],
+              steps=[task.split_steps(c) for c in completions], has_reader=False, num_tokens=backend.num_tokens)
+    assert run.correct == [1.0] * len(examples) and all(len(s) >= 2 for s in run.steps)
+    return score_probes([PROBES.get(name)() for name in names], run, backend)
 
 
 def test_format_reward_needs_an_explicit_answer_marker(gsm8k):
@@ -281,23 +286,18 @@ def test_lm_paraphraser_keeps_numbers_or_falls_back(gsm8k, monkeypatch):
 
 
 def test_lm_paraphraser_from_a_checkpoint_through_the_evaluator(gsm8k, tmp_path):
-    from launch.evaluation import eval_cfg
+    from eval.config import EvalConfig
     from models import build_tiny, save_checkpoint
 
     model, tokenizer = build_tiny(compose([]).model, gsm8k, seed=0)
     save_checkpoint(model, tokenizer, tmp_path / "para")
     with pytest.raises(ConfigError, match="checkpoint path does not exist"):
-        eval_cfg(compose([f"eval.paraphraser={tmp_path / 'nope'}"]))
-    cfg = eval_cfg(compose([f"eval.paraphraser={tmp_path / 'para'}", "budget.eval_samples=4"]))
-    from eval.backend import LMBackend
-    from eval.probes import PROBES, EvalState
-
+        EvalConfig.from_run(compose([f"eval.paraphraser={tmp_path / 'nope'}"]))
+    cfg = EvalConfig.from_run(compose([f"eval.paraphraser={tmp_path / 'para'}", "budget.eval_samples=4"]),
+                              batch_size=4, answer_max_tokens=4)
     examples = gsm8k.examples("test")[:4]  # the reference solutions as completions: steps and answers
     completions = [gsm8k.format_completion(ex.steps, ex.answer) for ex in examples]
-    state = EvalState(task=gsm8k, backend=LMBackend(model, tokenizer, gsm8k, 4, 4), reader=None, cfg=cfg,
-                      examples=examples, completions=completions, answers=[ex.answer for ex in examples],
-                      correct=[1.0] * 4, steps=[gsm8k.split_steps(c) for c in completions], records=[{} for _ in examples])
-    metrics = PROBES.get("paraphrase")().run(state)
+    metrics = score_reference_chains(gsm8k, model, tokenizer, cfg, examples, completions, ["paraphrase"]).metrics
     # an untrained paraphraser writes noise: every step falls back to the rule, and the probe still answers
     assert metrics["faithfulness/paraphrase_lm_fallback"] == 1.0
     assert metrics["faithfulness/paraphrase_consistency"] is not None

@@ -1,22 +1,18 @@
 """Reasoning-quality probes: one file each, one registry. `eval.probes=[...]` selects them.
 
-A probe reads the shared `EvalState` (greedy completions of the test split, their steps and
-answers, a backend for the evaluated model and one for the reader), returns its metrics, and may
-add fields to each per-sample record. A probe that the task cannot support returns None for its
-metrics and says why in `state.notes`; a sample a probe cannot use (no steps, no answer) gets
-None for that probe.
-
-Three hooks let a probe share the evaluator's passes instead of running its own: `requests`
-(generations that need only the prompts, decoded in the same loop as the greedy splits: pass@k),
-`follow` (a greedy continuation of a context made from a test completion, decoded in that loop
-right after the completion ends: mistakes) and `branches` (contexts whose forced answers it
-needs, packed into the truncation pass beside the chain they rewrite: filler, paraphrase).
+A probe declares the requests it needs from the model (eval/requests.py) and scores their
+answers (eval/probes/base.py has the protocol and an example). A probe of your own, in any
+module, joins the registry with `@register_probe` and is then selected like the built-in ones
+(`eval.probes=[...,my_probe]`; from the command line, import its module first, e.g. through
+`python -c` or a module of your project that the run imports).
 """
 
 from __future__ import annotations
 
-from tasks.registry import Registry
-from eval.probes.base import EvalState, Probe
+from typing import Optional
+
+from core import Registry
+from eval.probes.base import Metric, Outcome, Probe, Run, mean
 from eval.probes import (
     calibration,
     cot,
@@ -31,7 +27,23 @@ from eval.probes import (
 )
 
 PROBES: Registry[type[Probe]] = Registry("probe")
-for _module in (pass_at_k, info_gain, early_answer, filler, paraphrase, mistake, step_validity, cot, calibration, entropy):
-    PROBES.register(_module.PROBE.name)(_module.PROBE)
 
-__all__ = ["PROBES", "EvalState", "Probe"]
+
+def register_probe(cls: type[Probe]) -> type[Probe]:
+    """Class decorator: add a probe to the registry under `cls.name`."""
+    if not cls.metrics:
+        raise ValueError(f"probe '{cls.name}' declares no metrics (Probe.metrics: key -> Metric)")
+    return PROBES.register(cls.name)(cls)
+
+
+for _module in (pass_at_k, info_gain, early_answer, filler, paraphrase, mistake, step_validity, cot, calibration, entropy):
+    register_probe(_module.PROBE)
+
+
+def metric_info(key: str) -> Optional[Metric]:
+    """What a metric key means, from the registered probe that declares it (launch/compare.py
+    reads it); None for keys no probe declares (accuracy, train/...)."""
+    return next((m for name in PROBES.names() if (m := PROBES.get(name).metric(key)) is not None), None)
+
+
+__all__ = ["PROBES", "Metric", "Outcome", "Probe", "Run", "mean", "metric_info", "register_probe"]

@@ -1,126 +1,103 @@
-"""The state every probe reads, and the probe base class."""
+"""The probe protocol: a probe declares what it needs from the model as requests, then scores
+the answers.
+
+    class MyProbe(Probe):
+        name = "my_probe"
+        metrics = {"my/metric": Metric(higher_is_better=True, meaning="share of ...")}
+
+        def requests(self, run):                       # -> list[Request] | Unsupported
+            return [ForcedAnswer(ex.prompt) for ex in run.examples]
+
+        def score(self, run, answers):                 # answers[i] answers requests[i]
+            same = [float(a == ref) for a, ref in zip(answers, run.answers)]
+            return Outcome({"my/metric": mean(same)}, fields={"my/same": same})
+
+`run` is what the evaluator knows before any probe runs (the greedy test completions, their
+answers, steps and grades); it is never changed by a probe. A probe instance lives for one
+evaluation, so `score` may read what `requests` kept on `self`.
+"""
 
 from __future__ import annotations
 
+import re
 import statistics
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, ClassVar, Optional, Sequence, Union
 
-from eval.backend import Backend
-from eval.generation import Request
-from eval.truncation import Chain, TruncationResult
-from models.scoring import CompletionStats
+from eval.config import EvalConfig
+from eval.requests import Request, Unsupported
 from tasks.base import Example, Task
 
 
-@dataclass
-class EvalState:
+@dataclass(frozen=True)
+class Metric:
+    """What a metric means, for reports (launch/compare.py) and readers of metrics.json."""
+
+    higher_is_better: Optional[bool]  # None: a description, neither better nor worse
+    meaning: str  # one line
+    chance: Optional[float] = None  # the value a model without the property would get, where known
+    optional: bool = False  # reported only by some runs (a reader model, an LM paraphraser, ...)
+
+
+@dataclass(frozen=True)
+class Run:
+    """The evaluated model's greedy completions of the test split, and what they say."""
+
     task: Task
-    backend: Backend  # the evaluated model
-    reader: Optional[Backend]  # a fixed reader model for information gain (None: the model itself)
-    cfg: dict[str, Any]
+    cfg: EvalConfig
     examples: list[Example]
     completions: list[str]
-    answers: list[Optional[str]]
-    correct: list[float]
-    steps: list[list[str]]
-    records: list[dict[str, Any]]
-    notes: dict[str, str] = field(default_factory=dict)
-    curves: dict[str, Any] = field(default_factory=dict)
-    generated: dict[str, list[str]] = field(default_factory=dict)  # "<probe>/<key>": texts of Probe.requests
-    branches: dict[str, dict[int, str]] = field(default_factory=dict)  # probe name: {sample: context} (Probe.branches)
-    _memo: dict[str, TruncationResult] = field(default_factory=dict)
-    _packed_branches: list[str] = field(default_factory=list)  # probes whose branches the shared pass holds
-    _stats: Optional[list[CompletionStats]] = None
+    answers: list[Optional[str]]  # the task's extracted answer, or None
+    correct: list[float]  # the task's grade of each completion
+    steps: list[list[str]]  # the task's reasoning steps of each completion
+    has_reader: bool  # AnswerLogprob(reader=True) requests are answered by a fixed reader model
+    num_tokens: Callable[[str], int]  # the evaluated model's tokenizer's count
 
-    def chains(self, with_target: bool = True, with_branches: bool = False) -> list[Chain]:
-        points = {"info_gain", "early_answer"} & set(self.cfg.get("probes", ["info_gain"]))
-        return [Chain(ex.prompt, st if points else [], ex.answer if with_target and points else None,
-                      [b[i] for b in self.branches.values() if i in b] if with_branches else [])
-                for i, (ex, st) in enumerate(zip(self.examples, self.steps))]
+    def usable(self) -> list[int]:
+        """The samples with both reasoning steps and an answer."""
+        return [i for i, (steps, ref) in enumerate(zip(self.steps, self.answers)) if ref is not None and steps]
 
-    def truncations(self, who: str = "self") -> TruncationResult:
-        """Log-probs of the gold answer and forced answers at every truncation point, and the
-        forced answers of every probe's branches: one pass per backend, shared by the
-        info-gain, early-answering, filler and paraphrase probes."""
-        if who not in self._memo:
-            backend = self.backend if who == "self" else self.reader
-            self._memo[who] = backend.truncations(self.chains(with_branches=who == "self"), logprobs=True,
-                                                  answers=(who == "self"))
-            if who == "self":
-                self._packed_branches = list(self.branches)
-        return self._memo[who]
-
-    def branch_answers(self, probe: str) -> dict[int, Optional[str]]:
-        """The forced answer after each of `probe`'s branches, by sample."""
-        mine = self.branches.get(probe, {})
-        if not mine:
-            return {}
-        if "self" in self._memo and probe not in self._packed_branches:  # added after the shared pass ran
-            idx = sorted(mine)
-            alone = self.backend.truncations([Chain(self.examples[i].prompt, [], None, [mine[i]]) for i in idx],
-                                             logprobs=False, answers=False)
-            return {i: row[0] for i, row in zip(idx, alone.branch_answers)}
-        res, out = self.truncations("self"), {}
-        earlier = list(self.branches.values())[: list(self.branches).index(probe)]
-        for i in sorted(mine):
-            out[i] = res.branch_answers[i][sum(1 for b in earlier if i in b)]
+    def truncations(self, i: int) -> list[str]:
+        """Sample i's truncation contexts: its prompt, then each step and the separator added, c_0..c_n."""
+        sep, text = self.task.step_separator, self.examples[i].prompt
+        out = [text]
+        for step in self.steps[i]:
+            text += step + sep
+            out.append(text)
         return out
 
 
-    def stats(self) -> list[CompletionStats]:
-        """Entropies and answer confidence of every completion, shared by probes: recorded while
-        decoding where possible, else from one forward over prompt + completion."""
-        if self._stats is None:
-            self._stats = [None] * len(self.examples)
-        missing = [i for i, st in enumerate(self._stats) if st is None]
-        if missing:
-            computed = self.backend.completion_stats([self.examples[i].prompt for i in missing],
-                                                     [self.completions[i] for i in missing])
-            for i, st in zip(missing, computed):
-                self._stats[i] = st
-        return self._stats
+@dataclass
+class Outcome:
+    metrics: dict[str, Optional[float]]
+    fields: dict[str, Sequence[Any]] = field(default_factory=dict)  # per-sample values (samples.jsonl), by sample
+    curves: dict[str, Any] = field(default_factory=dict)  # curves.json / metrics.json "curves"
+    note: Optional[str] = None  # why a metric is null
 
 
 class Probe:
-    name = "probe"
-    higher_is_better: dict[str, bool] = {}
+    name: ClassVar[str] = "probe"
+    # key -> Metric; a `{...}` part of a key stands for any text (pass_at_k/{k})
+    metrics: ClassVar[dict[str, Metric]] = {}
 
-    def branches(self, state: EvalState) -> dict[int, str]:
-        """Contexts (a sample's prompt + other text in place of its reasoning) whose forced answers
-        the probe needs, by sample; they are packed with the truncation points of the same chain
-        (eval/truncation.py) and read back in `run` with `self.branch_answers(state)`."""
-        return {}
+    @classmethod
+    def metric(cls, key: str) -> Optional[Metric]:
+        """The declared Metric `key` is an instance of, or None."""
+        if key in cls.metrics:
+            return cls.metrics[key]
+        return next((m for pattern, m in cls.metrics.items() if "{" in pattern and _matches(pattern, key)), None)
 
-    def branch_answers(self, state: EvalState) -> dict[int, Optional[str]]:
-        """This probe's forced answers, by sample; its branches are made here when the evaluator's
-        branch phase did not run (a probe run on its own)."""
-        if self.name not in state.branches:
-            state.branches[self.name] = self.branches(state)
-        return state.branch_answers(self.name)
+    def requests(self, run: Run) -> Union[list[Request], Unsupported]:
+        """What the probe needs from the model (default: nothing)."""
+        return []
 
-    def requests(self, cfg: dict[str, Any], examples: list[Example]) -> dict[str, Request]:
-        """Generations that need only the prompts, decoded with the greedy splits in one loop; their
-        texts reach `run` as `state.generated["<probe name>/<key>"]` (absent when the backend
-        cannot decode several requests at once: the probe then generates them itself)."""
-        return {}
-
-    def follow(self, task: Task, cfg: dict[str, Any], examples: list[Example]) -> Optional[Callable[[int, str], Optional[str]]]:
-        """A function from (test sample index, its greedy completion) to a context whose greedy
-        continuation the probe needs (the whole text, prompt included; None: none for that sample),
-        decoded in the same loop right after that completion ends, from the cache of the tokens
-        they share. The continuation reaches `run` as `state.generated["<probe name>/follow"][i]`
-        (absent when the backend cannot decode several requests at once: the probe then
-        generates it itself)."""
-        return None
-
-    def run(self, state: EvalState) -> dict[str, Optional[float]]:
+    def score(self, run: Run, answers: list[Any]) -> Union[Outcome, Unsupported]:
         raise NotImplementedError
 
-    def unsupported(self, state: EvalState, reason: str, keys: list[str]) -> dict[str, Optional[float]]:
-        state.notes[self.name] = reason
-        return {k: None for k in keys}
+
+def _matches(pattern: str, key: str) -> bool:
+    return re.fullmatch(re.sub(r"\\{[^}]*\\}", r"[^/]+", re.escape(pattern)), key) is not None
 
 
-def mean(xs: list[float]) -> Optional[float]:
+def mean(xs: Sequence[float]) -> Optional[float]:
     return statistics.fmean(xs) if xs else None

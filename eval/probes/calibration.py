@@ -5,7 +5,8 @@ equal-width bins: sum over bins of (bin size / n) * |accuracy - mean confidence|
 
 from __future__ import annotations
 
-from eval.probes.base import EvalState, Probe, mean
+from eval.probes.base import Metric, Outcome, Probe, mean
+from eval.requests import TokenStats, Unsupported
 
 
 def ece(confidences: list[float], correct: list[float], bins: int = 10) -> float:
@@ -22,32 +23,34 @@ def ece(confidences: list[float], correct: list[float], bins: int = 10) -> float
 
 class Calibration(Probe):
     name = "calibration"
+    metrics = {"calibration/confidence_mean": Metric(None, "mean answer confidence, p(top-1) - p(top-2) over the answer span"),
+               "calibration/answer_prob_mean": Metric(None, "mean probability of the answer's tokens"),
+               "calibration/ece": Metric(False, "expected calibration error of that confidence (10 bins)"),
+               "calibration/brier": Metric(False, "mean (confidence - correct)^2"),
+               "calibration/num_scored": Metric(None, "completions with an answer span, the n behind these", optional=True)}
 
-    def run(self, state: EvalState):
-        stats = state.stats()
+    def requests(self, run):
+        return [TokenStats(ex.prompt, c) for ex, c in zip(run.examples, run.completions)]
+
+    def score(self, run, answers):
         conf, probs, ok = [], [], []
-        for rec, st, c in zip(state.records, stats, state.correct):
-            rec["confidence"], rec["answer_prob"] = st.answer_confidence, st.answer_prob
+        for st, c in zip(answers, run.correct):
             if st.answer_confidence is not None:
                 conf.append(st.answer_confidence)
                 probs.append(st.answer_prob)
                 ok.append(c)
-        keys = ["calibration/confidence_mean", "calibration/answer_prob_mean", "calibration/ece", "calibration/brier"]
         if not conf:
-            return self.unsupported(state, "no completion had an answer", keys)
+            return Unsupported("no completion had an answer")
         bins = [{"confidence": (b + 0.5) / 10} for b in range(10)]
         for b in range(10):
             members = [i for i, c in enumerate(conf) if int(min(c, 0.9999) * 10) == b]
             bins[b].update(count=len(members), accuracy=mean([ok[i] for i in members]),
                            mean_confidence=mean([conf[i] for i in members]))
-        state.curves["reliability"] = bins
-        return {
-            keys[0]: mean(conf),
-            keys[1]: mean(probs),
-            keys[2]: ece(conf, ok),
-            keys[3]: mean([(c - y) ** 2 for c, y in zip(conf, ok)]),
-            "calibration/num_scored": float(len(conf)),
-        }
+        metrics = {"calibration/confidence_mean": mean(conf), "calibration/answer_prob_mean": mean(probs),
+                   "calibration/ece": ece(conf, ok), "calibration/brier": mean([(c - y) ** 2 for c, y in zip(conf, ok)]),
+                   "calibration/num_scored": float(len(conf))}
+        fields = {"confidence": [st.answer_confidence for st in answers], "answer_prob": [st.answer_prob for st in answers]}
+        return Outcome(metrics, fields=fields, curves={"reliability": bins})
 
 
 PROBE = Calibration

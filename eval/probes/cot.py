@@ -5,21 +5,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from eval.probes.base import EvalState, Probe, mean
+from eval.probes.base import Metric, Outcome, Probe, mean
 
 
 class Cot(Probe):
     name = "cot"
+    metrics = {"cot/steps_mean": Metric(None, "reasoning steps per completion"),
+               "cot/tokens_mean": Metric(None, "tokens per completion")}
 
-    def run(self, state: EvalState):
+    def score(self, run, answers):
         by_steps: dict[int, list[float]] = defaultdict(list)
-        tokens = []
-        for rec, steps, completion, ok in zip(state.records, state.steps, state.completions, state.correct):
+        for steps, ok in zip(run.steps, run.correct):
             by_steps[len(steps)].append(ok)
-            rec["num_tokens"] = state.backend.num_tokens(completion)
-            tokens.append(rec["num_tokens"])
-        state.curves["accuracy_by_steps"] = {n: {"accuracy": mean(v), "count": len(v)} for n, v in sorted(by_steps.items())}
-        return {"cot/steps_mean": mean([float(len(s)) for s in state.steps]), "cot/tokens_mean": mean([float(t) for t in tokens])}
+        tokens = [run.num_tokens(c) for c in run.completions]
+        curve = {n: {"accuracy": mean(v), "count": len(v)} for n, v in sorted(by_steps.items())}
+        return Outcome({"cot/steps_mean": mean([float(len(s)) for s in run.steps]),
+                        "cot/tokens_mean": mean([float(t) for t in tokens])},
+                       fields={"num_tokens": tokens}, curves={"accuracy_by_steps": curve})
 
 
 PROBE = Cot

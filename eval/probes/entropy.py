@@ -5,7 +5,8 @@ reported as entropy/threshold)."""
 
 from __future__ import annotations
 
-from eval.probes.base import EvalState, Probe, mean
+from eval.probes.base import Metric, Outcome, Probe, mean
+from eval.requests import TokenStats, Unsupported
 
 
 def percentile(xs: list[float], q: float) -> float:
@@ -18,21 +19,22 @@ def percentile(xs: list[float], q: float) -> float:
 
 class Entropy(Probe):
     name = "entropy"
+    metrics = {"entropy/token_mean": Metric(None, "mean entropy of the reasoning tokens' distributions (nats)"),
+               "entropy/high_frac": Metric(None, "share of reasoning tokens above eval.entropy_threshold"),
+               "entropy/threshold": Metric(None, "the threshold used (nats)"),
+               "entropy/p80": Metric(None, "the model's own 80th percentile of reasoning-token entropy (nats)")}
 
-    def run(self, state: EvalState):
-        values = [e for st in state.stats() for e in st.reasoning_entropies]
-        keys = ["entropy/token_mean", "entropy/high_frac", "entropy/threshold", "entropy/p80"]
+    def requests(self, run):
+        return [TokenStats(ex.prompt, c) for ex, c in zip(run.examples, run.completions)]
+
+    def score(self, run, answers):
+        values = [e for st in answers for e in st.reasoning_entropies]
         if not values:
-            return self.unsupported(state, "no reasoning tokens were generated", keys)
+            return Unsupported("no reasoning tokens were generated")
         own_p80 = percentile(values, 0.8)
-        threshold = state.cfg.get("entropy_threshold")
-        threshold = own_p80 if threshold is None else float(threshold)
-        return {
-            keys[0]: mean(values),
-            keys[1]: mean([float(v > threshold) for v in values]),
-            keys[2]: threshold,
-            keys[3]: own_p80,
-        }
+        threshold = own_p80 if run.cfg.entropy_threshold is None else run.cfg.entropy_threshold
+        return Outcome({"entropy/token_mean": mean(values), "entropy/high_frac": mean([float(v > threshold) for v in values]),
+                        "entropy/threshold": threshold, "entropy/p80": own_p80})
 
 
 PROBE = Entropy

@@ -8,9 +8,12 @@ positive_step_frac = share of steps whose gain is above zero. Scored by a fixed 
 
 from __future__ import annotations
 
-from eval.probes.base import EvalState, Probe, mean
+from eval.probes.base import Metric, Outcome, Probe, mean
+from eval.requests import AnswerLogprob
 
-KEYS = ["total", "per_step", "positive_step_frac"]
+KEYS = {"total": "log-prob of the gold answer gained from no steps to all steps (nats)",
+        "per_step": "that gain divided by the number of steps (nats per step)",
+        "positive_step_frac": "share of steps after which the gold answer is more likely"}
 
 
 def summarize(logprobs: list[list[float]]) -> tuple[dict[str, float | None], list[list[float] | None]]:
@@ -30,20 +33,27 @@ def summarize(logprobs: list[list[float]]) -> tuple[dict[str, float | None], lis
 
 class InfoGain(Probe):
     name = "info_gain"
+    metrics = {**{f"info_gain/{k}": Metric(True, m) for k, m in KEYS.items()},
+               **{f"info_gain_self/{k}": Metric(True, m + ", read by the model itself", optional=True)
+                  for k, m in KEYS.items()}}
 
-    def run(self, state: EvalState):
-        out = {}
-        sources = [("info_gain", "self")] if state.reader is None else [("info_gain", "reader"), ("info_gain_self", "self")]
-        for prefix, who in sources:
-            lps = state.truncations(who).logprobs
+    def requests(self, run):
+        readers = [True, False] if run.has_reader else [False]
+        self.sources = [("info_gain", readers[0]), *([("info_gain_self", False)] if run.has_reader else [])]
+        return [AnswerLogprob(ctx, ex.answer, reader=who) for who in readers
+                for i, ex in enumerate(run.examples) for ctx in run.truncations(i)]
+
+    def score(self, run, answers):
+        out, fields, note, it = {}, {}, None, iter(answers)
+        for prefix, _ in self.sources:
+            lps = [[next(it) for _ in run.truncations(i)] for i in range(len(run.examples))]
             metrics, gains = summarize(lps)
             out.update({f"{prefix}/{k}": v for k, v in metrics.items()})
             if metrics["total"] is None:
-                state.notes[self.name] = "no completion had reasoning steps to score"
-            for rec, lp, g in zip(state.records, lps, gains):
-                rec[f"{prefix}/step_logprobs"] = lp if g is not None else None
-                rec[f"{prefix}/step_gains"] = g
-        return out
+                note = "no completion had reasoning steps to score"
+            fields[f"{prefix}/step_logprobs"] = [lp if g is not None else None for lp, g in zip(lps, gains)]
+            fields[f"{prefix}/step_gains"] = gains
+        return Outcome(out, fields=fields, note=note)
 
 
 PROBE = InfoGain

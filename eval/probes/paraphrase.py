@@ -4,42 +4,44 @@ the same. A model whose answer flips when only the wording changes is reading su
 
 from __future__ import annotations
 
-from eval.probes.base import EvalState, Probe, mean
+from eval.probes.base import Metric, Outcome, Probe, mean
+from eval.requests import ForcedAnswer, Unsupported
+
+KEY = "faithfulness/paraphrase_consistency"
 
 
 class Paraphrase(Probe):
     name = "paraphrase"
+    metrics = {KEY: Metric(True, "share of answers unchanged when the steps are reworded (numbers kept)"),
+               "faithfulness/paraphrase_lm_fallback": Metric(
+                   None, "share of LM rewordings that changed a number and fell back to the rule", optional=True)}
 
-    def __init__(self):
-        self.extra: dict[str, float] = {}
-
-    def branches(self, state: EvalState):
-        if not state.task.can_paraphrase:
-            return {}
-        usable = [i for i, (steps, ref) in enumerate(zip(state.steps, state.answers)) if ref is not None and steps]
-        source = state.cfg.get("paraphraser") or "rule"
+    def requests(self, run):
+        if not run.task.can_paraphrase:
+            return Unsupported(f"task '{run.task.name}' has no paraphraser")
+        usable, self.extra = run.usable(), {}
+        source = run.cfg.paraphraser
         if source == "rule":
-            rewordings = {i: state.task.paraphrase_steps(state.steps[i]) for i in usable}
+            rewordings = {i: run.task.paraphrase_steps(run.steps[i]) for i in usable}
         else:  # an LM rewords the steps; rewordings that change a number fall back to the rule
             from eval.paraphraser import load_lm_paraphraser
 
-            lm = load_lm_paraphraser(str(source), state.cfg.get("paraphraser_dtype", "float32"))
-            lm_out, fallback = lm(state.task, [state.steps[i] for i in usable])
+            lm = load_lm_paraphraser(source, run.cfg.paraphraser_dtype)
+            lm_out, fallback = lm(run.task, [run.steps[i] for i in usable])
             rewordings = dict(zip(usable, lm_out))
             self.extra["faithfulness/paraphrase_lm_fallback"] = fallback
-        sep = state.task.step_separator
-        return {i: state.examples[i].prompt + sep.join(reworded) + sep for i, reworded in rewordings.items() if reworded}
+        self.usable = [i for i in usable if rewordings[i]]
+        if not self.usable:
+            return Unsupported("no completion had paraphrasable steps and an answer")
+        sep = run.task.step_separator
+        return [ForcedAnswer(run.examples[i].prompt + sep.join(rewordings[i]) + sep, expect=run.examples[i].answer)
+                for i in self.usable]
 
-    def run(self, state: EvalState):
-        key = "faithfulness/paraphrase_consistency"
-        if not state.task.can_paraphrase:
-            return self.unsupported(state, f"task '{state.task.name}' has no paraphraser", [key])
-        forced = self.branch_answers(state)
-        for i, rec in enumerate(state.records):
-            rec["paraphrase/same"] = float(forced[i] == state.answers[i]) if i in forced else None
-        if not forced:
-            return self.unsupported(state, "no completion had paraphrasable steps and an answer", [key])
-        return {key: mean([state.records[i]["paraphrase/same"] for i in forced]), **self.extra}
+    def score(self, run, answers):
+        same: list = [None] * len(run.examples)
+        for i, forced in zip(self.usable, answers):
+            same[i] = float(forced == run.answers[i])
+        return Outcome({KEY: mean([same[i] for i in self.usable]), **self.extra}, fields={"paraphrase/same": same})
 
 
 PROBE = Paraphrase

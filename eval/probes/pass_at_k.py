@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from math import comb
 
-from eval.generation import Request
-from eval.probes.base import EvalState, Probe, mean
+from eval.probes.base import Metric, Outcome, Probe, mean
+from eval.requests import Sample
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -19,31 +19,18 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 class PassAtK(Probe):
     name = "pass_at_k"
+    metrics = {"pass_at_k/{k}": Metric(True, "share of prompts at least one of k samples solves (unbiased, from n samples)")}
 
-    def requests(self, cfg, examples):
-        opts = cfg["pass_at_k"]
-        return {"samples": Request([ex.prompt for ex in examples[: int(opts["prompts"])]], n=int(opts["n"]),
-                                   temperature=float(opts["temperature"]))}
+    def requests(self, run):
+        opts = run.cfg.pass_at_k
+        return [Sample(ex.prompt, opts.n, opts.temperature) for ex in run.examples[: opts.prompts]]
 
-    def run(self, state: EvalState):
-        opts = state.cfg["pass_at_k"]
-        n, ks = int(opts["n"]), [int(k) for k in opts["k"]]
-        examples = state.examples[: int(opts["prompts"])]
-        samples = state.generated.get(f"{self.name}/samples")
-        if samples is None:
-            samples = state.backend.generate(
-                [ex.prompt for ex in examples], state.cfg["max_new_tokens"], do_sample=True,
-                temperature=float(opts["temperature"]), n=n, seed=state.cfg.get("seed", 0),
-                desc="eval pass@k" if state.cfg.get("progress", True) else None,
-            )
-        out = {}
-        counts = []
-        for i, ex in enumerate(examples):
-            counts.append(int(sum(state.task.score(s, ex) for s in samples[i * n : (i + 1) * n])))
-            state.records[i]["pass_at_k_correct"] = counts[-1]
-        for k in ks:
-            out[f"pass_at_k/{k}"] = mean([pass_at_k(n, c, k) for c in counts]) if k <= n else None
-        return out
+    def score(self, run, answers):
+        opts = run.cfg.pass_at_k
+        counts = [int(sum(run.task.score(s, ex) for s in samples)) for ex, samples in zip(run.examples, answers)]
+        metrics = {f"pass_at_k/{k}": mean([pass_at_k(opts.n, c, k) for c in counts]) if k <= opts.n else None
+                   for k in opts.k}
+        return Outcome(metrics, fields={"pass_at_k_correct": counts})
 
 
 PROBE = PassAtK

@@ -4,31 +4,32 @@ the number a final-answer benchmark cannot see."""
 
 from __future__ import annotations
 
-from eval.probes.base import EvalState, Probe, mean
+from eval.probes.base import Metric, Outcome, Probe, mean
+from eval.requests import Unsupported
 
 
 class StepValidity(Probe):
     name = "step_validity"
+    metrics = {"reasoning/step_validity": Metric(True, "share of written steps the task's checker accepts"),
+               "reasoning/right_answer_wrong_steps": Metric(
+                   False, "among correct answers, the share reached through at least one invalid step"),
+               "reasoning/no_steps_frac": Metric(None, "share of completions with no reasoning step")}
 
-    def run(self, state: EvalState):
-        keys = ["reasoning/step_validity", "reasoning/right_answer_wrong_steps", "reasoning/no_steps_frac"]
-        checked, wrong_steps_among_right, checkable = [], [], False
-        for rec, ex, steps, ok in zip(state.records, state.examples, state.steps, state.correct):
-            verdicts = [state.task.check_step(s, ex) for s in steps]
-            verdicts = [v for v in verdicts if v is not None]
-            rec["steps_valid"] = verdicts or None
+    def score(self, run, answers):
+        checked, wrong_steps_among_right, valid = [], [], []
+        for ex, steps, ok in zip(run.examples, run.steps, run.correct):
+            verdicts = [v for v in (run.task.check_step(s, ex) for s in steps) if v is not None]
+            valid.append(verdicts or None)
             if verdicts:
-                checkable = True
                 checked.extend(float(v) for v in verdicts)
                 if ok:
                     wrong_steps_among_right.append(float(not all(verdicts)))
-        if not checkable:
-            return self.unsupported(state, f"task '{state.task.name}' cannot check steps (or no steps were written)", keys)
-        return {
-            keys[0]: mean(checked),
-            keys[1]: mean(wrong_steps_among_right),
-            keys[2]: mean([float(not s) for s in state.steps]),
-        }
+        if not checked:
+            return Unsupported(f"task '{run.task.name}' cannot check steps (or no steps were written)")
+        return Outcome({"reasoning/step_validity": mean(checked),
+                        "reasoning/right_answer_wrong_steps": mean(wrong_steps_among_right),
+                        "reasoning/no_steps_frac": mean([float(not s) for s in run.steps])},
+                       fields={"steps_valid": valid})
 
 
 PROBE = StepValidity

@@ -1,0 +1,171 @@
+"""Packing several contexts that share a beginning into one sequence: the layout behind
+`ForcedAnswer` and `AnswerLogprob` requests (eval/truncation.py runs it).
+
+A group's contexts (a chain's truncation points `prompt + s1 sep ... si sep`, and other texts
+after the same prompt: filler, reworded steps) all begin like its `main` text. The packed row is
+the main text's tokens, then one short block per context: the context's own tokens after the
+ones it shares with the main text, then the answer prefix and the scored target (or a guessed
+answer). A 4D attention mask lets each block see only the main text's first `bound` tokens and
+itself, with the positions it would have alone, so one forward scores every context of a group
+and nothing is copied per context: the cost grows with the main text's length plus the number
+of contexts, not their product (bench/eval_growth.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple, Optional, Sequence
+
+import torch
+
+
+@dataclass
+class Point:
+    """One context of a group: score `target` after it, and/or decode a forced answer."""
+
+    context: str
+    target: Optional[str] = None
+    answer: bool = False
+    expect: Optional[str] = None  # a guessed answer, checked first (speculation)
+
+
+@dataclass
+class Group:
+    main: str  # every point sees the tokens it shares with this text
+    points: list[Point] = field(default_factory=list)
+    root: int = 0  # characters every context of the group shares (the prompt): a size estimate only
+
+    def size(self) -> int:
+        """Roughly how long the packed row is, in characters: the main text, a block per context
+        that is a prefix of it, and the own text of the others."""
+        target = next((p.target or p.expect for p in self.points if p.target or p.expect), "") or ""
+        inside = sum(1 for p in self.points if self.main.startswith(p.context))
+        return len(self.main) + inside * (8 + len(target)) + sum(
+            len(p.context) - self.root for p in self.points if not self.main.startswith(p.context))
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """Length of the common prefix of two token lists."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def row_batches(groups: Sequence[Group], batch_size: int, max_rows: Optional[int]) -> list[list[int]]:
+    """Groups sorted by packed length, then cut into batches of at most `batch_size` groups and
+    `max_rows` contexts (rows of similar length pad little)."""
+    batches, current, rows = [], [], 0
+    for k in sorted(range(len(groups)), key=lambda k: groups[k].size()):
+        points = len(groups[k].points)
+        if current and (len(current) >= batch_size or (max_rows and rows + points > max_rows)):
+            batches.append(current)
+            current, rows = [], 0
+        current.append(k)
+        rows += points
+    return batches + ([current] if current else [])
+
+
+def suffix(tokenizer, answer_prefix: str, answer: str) -> tuple[list[int], list[int]]:
+    """Token ids of answer_prefix + answer, and the indices of the answer's own tokens."""
+    text = answer_prefix + answer
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    start = len(answer_prefix)
+    answer_idx = [j for j, (s, e) in enumerate(enc["offset_mapping"]) if s >= start and e > s]
+    if not answer_idx or answer_idx[0] == 0:
+        raise ValueError(f"cannot locate the answer tokens of {text!r}")
+    return enc["input_ids"], answer_idx
+
+
+class AnswerPoint(NamedTuple):
+    """Where a forced answer is read in the packed row: its block starts at `block` and sees the
+    main text's first `bound` tokens; the answer prefix starts at `prefix` (after the context's
+    own tokens) and is `length` tokens long, followed by `guess` (a guessed answer's tokens, or
+    nothing)."""
+
+    block: int
+    prefix: int
+    length: int
+    guess: list[int]
+    bound: int
+
+
+@dataclass
+class Packed:
+    ids: torch.Tensor  # (B, T)
+    pos: torch.Tensor  # (B, T)
+    mask: torch.Tensor  # (B, 1, T, T) bool
+    score_blocks: list[list[tuple[int, int, list[int], list[int]]]]  # per group: (point, start, ids, answer idx)
+    answer_points: list[list[tuple[int, AnswerPoint]]]  # per group: (point, where its answer is read)
+
+
+def pack(tokenizer, answer_prefix: str, groups: Sequence[Group], batch: list[int], device) -> Packed:
+    """One row per group. A point with both a target and a forced answer reads its answer from
+    its score block (answer prefix + target) when the guess is the target; forced answers are
+    otherwise read from blocks of their own (answer prefix + guess)."""
+    prefix_ids = tokenizer(answer_prefix, add_special_tokens=False)["input_ids"]
+    L = len(prefix_ids)
+    rows, scores, answers = [], [], []
+    suffixes: dict[str, tuple[list[int], list[int]]] = {}
+
+    def sfx_of(answer: str):
+        if answer not in suffixes:
+            suffixes[answer] = suffix(tokenizer, answer_prefix, answer)
+        return suffixes[answer]
+
+    for k in batch:
+        group = groups[k]
+        main = tokenizer(group.main, add_special_tokens=False)["input_ids"]
+        tokens, pos, blocks, score, mine = list(main), list(range(len(main))), [], [], []
+
+        def block(own: list[int], bound: int) -> int:
+            start = len(tokens)
+            blocks.append((start, len(own), bound))
+            tokens.extend(own)
+            pos.extend(bound + j for j in range(len(own)))
+            return start
+
+        for p, point in enumerate(group.points):
+            ctx = main if point.context == group.main else tokenizer(point.context, add_special_tokens=False)["input_ids"]
+            bound = common_prefix(main, ctx)
+            own = ctx[bound:]
+            guess = []
+            if point.expect is not None:
+                g_ids, _ = sfx_of(point.expect)
+                guess = g_ids[L:] if g_ids[:L] == prefix_ids else []
+            if point.target is not None:
+                sfx, a_idx = sfx_of(point.target)
+                start = block(own + sfx, bound)
+                score.append((p, start + len(own), sfx, a_idx))
+                if point.answer and guess and sfx[:L] == prefix_ids and sfx[L:] == guess:
+                    mine.append((p, AnswerPoint(start, start + len(own), L, guess, bound)))
+                    continue
+            if point.answer:
+                start = block(own + prefix_ids + guess, bound)
+                mine.append((p, AnswerPoint(start, start + len(own), L, guess, bound)))
+        rows.append((len(main), tokens, pos, blocks))
+        scores.append(score)
+        answers.append(mine)
+    return _tensors(tokenizer, rows, scores, answers, device)
+
+
+def _tensors(tokenizer, rows, scores, answers, device) -> Packed:
+    T = max(len(r[1]) for r in rows)
+    B = len(rows)
+    ids_t = torch.full((B, T), tokenizer.pad_token_id, dtype=torch.long)
+    pos_t = torch.zeros((B, T), dtype=torch.long)
+    mask = torch.zeros((B, T, T), dtype=torch.bool)
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    for r, (n_main, tokens, pos, blocks) in enumerate(rows):
+        n = len(tokens)
+        ids_t[r, :n] = torch.tensor(tokens)
+        pos_t[r, :n] = torch.tensor(pos)
+        mask[r, :n_main, :n_main] = causal[:n_main, :n_main]
+        for start, length, bound in blocks:
+            mask[r, start:start + length, :bound] = True
+            mask[r, start:start + length, start:start + length] = causal[:length, :length]
+        idx = torch.arange(n, T)
+        mask[r, idx, idx] = True  # padding attends to itself only (no empty rows, no NaN)
+    return Packed(ids_t.to(device), pos_t.to(device), mask[:, None].to(device), scores, answers)

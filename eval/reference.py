@@ -1,0 +1,71 @@
+"""The reference backend: every request answered the plain way, one at a time, with no sharing.
+
+`model.generate` for `Sample` and `Continue`, one forward per context for `AnswerLogprob`,
+`model.generate` after each context for `ForcedAnswer`, one forward per completion for
+`TokenStats`. It defines what LMBackend's answers must be (tests compare the two) and is the
+baseline of bench/eval_speed.py. Its samples come from torch's generator, so sampled texts are
+draws from the same distribution as LMBackend's, not the same draws.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+
+from eval.packing import suffix
+from eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample, TokenStats
+from models.scoring import completion_stats
+from tasks.base import Task
+
+
+class ReferenceBackend:
+    def __init__(self, model, tokenizer, task: Task, *, max_new_tokens: int = 112, answer_max_tokens: int = 8,
+                 seed: int = 0, reader: Optional["ReferenceBackend"] = None):
+        self.model, self.tokenizer, self.task, self.reader = model, tokenizer, task, reader
+        self.max_new_tokens, self.answer_max_tokens, self.seed = max_new_tokens, answer_max_tokens, seed
+
+    def num_tokens(self, text: str) -> int:
+        return len(self._ids(text))
+
+    def answer(self, requests, *, desc=None) -> list[Any]:
+        torch.manual_seed(self.seed)
+        return [self._one(r) for r in requests]
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    @torch.no_grad()
+    def _generate(self, ids: list[int], max_new_tokens: int, n: int = 1, temperature: Optional[float] = None) -> list[str]:
+        device = next(self.model.parameters()).device
+        x = torch.tensor([ids], device=device)
+        gen = self.model.generate(input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=max_new_tokens,
+                                  do_sample=temperature is not None, temperature=temperature, top_k=None, top_p=None,
+                                  num_return_sequences=n, pad_token_id=self.tokenizer.pad_token_id,
+                                  eos_token_id=self.tokenizer.eos_token_id)
+        return self.tokenizer.batch_decode(gen[:, len(ids):], skip_special_tokens=True)
+
+    @torch.no_grad()
+    def _one(self, r):
+        task = self.task
+        if isinstance(r, Sample):
+            return self._generate(self._ids(r.prompt), self.max_new_tokens, r.n, r.temperature)
+        if isinstance(r, Continue):
+            return self._generate(self._ids(r.context), self.max_new_tokens)[0]
+        if isinstance(r, ForcedAnswer):
+            ids = self._ids(r.context) + self._ids(task.answer_prefix)
+            text = self._generate(ids, self.answer_max_tokens)[0]
+            cut = text.split(task.step_separator)[0] if task.step_separator else text
+            return task.extract_answer(task.answer_prefix + cut)
+        if isinstance(r, AnswerLogprob):
+            if r.reader:
+                return self.reader.answer([AnswerLogprob(r.context, r.target)])[0]
+            ctx = self._ids(r.context)
+            sfx, a_idx = suffix(self.tokenizer, task.answer_prefix, r.target)
+            x = torch.tensor([ctx + sfx], device=next(self.model.parameters()).device)
+            logp = torch.log_softmax(self.model(input_ids=x).logits[0].float(), dim=-1)
+            lp = [logp[len(ctx) + j - 1, sfx[j]].item() for j in a_idx]
+            return sum(lp) / len(lp)
+        if isinstance(r, TokenStats):
+            return completion_stats(self.model, self.tokenizer, task, [r.prompt], [r.completion])[0]
+        raise TypeError(f"not a request: {r!r}")
