@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 
-.PHONY: install test study clean
+.PHONY: install test test-fast study clean
 
 install: $(STAMP)
 
@@ -21,6 +21,11 @@ $(STAMP): pyproject.toml requirements.lock
 
 test: install
 	WANDB_MODE=disabled $(PY) -m pytest tests
+
+# The fast tier, for while working: everything but the tests marked slow (subprocess runs, resume,
+# sweeps, the study, benchmarks); `make test` still runs them all.
+test-fast: install
+	WANDB_MODE=disabled $(PY) -m pytest tests -m "not slow"
 
 study: install
 	$(PY) -m launch.study

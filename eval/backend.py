@@ -85,8 +85,9 @@ def groups_of(requests: Sequence[Request]) -> tuple[list[Group], list[tuple[int,
 class LMBackend:
     def __init__(self, model, tokenizer, task: Task, *, batch_size: int = 64, max_new_tokens: int = 112,
                  answer_max_tokens: int = 8, truncation_rows: int = 80, seed: int = 0,
-                 reader: Optional["LMBackend"] = None):
+                 reader: Optional["LMBackend"] = None, keep_stats: bool = True):
         self.model, self.tokenizer, self.task, self.reader = model, tokenizer, task, reader
+        self.keep_stats = keep_stats  # keep greedy samples' token statistics while decoding (for TokenStats)
         self.batch_size, self.max_new_tokens, self.seed = batch_size, max_new_tokens, seed
         self.answer_max_tokens, self.truncation_rows = answer_max_tokens, truncation_rows
         self._recorded: dict[tuple[str, str], tuple[list[int], list]] = {}  # greedy (prompt, text) -> ids, stats
@@ -114,8 +115,10 @@ class LMBackend:
             if isinstance(r, Sample) and r.temperature is not None:
                 jobs.append(Job(r.prompt, r.n, r.temperature, stream=SAMPLE_STREAMS + k))
                 k += 1
+            elif isinstance(r, Sample):  # greedy: its token statistics are kept for TokenStats
+                jobs.append(Job(r.prompt, record=self.keep_stats))
             else:
-                jobs.append(Job(r.prompt if isinstance(r, Sample) else r.context, record=True))
+                jobs.append(Job(r.context))
         done = decode(self.model, self.tokenizer, jobs, self.max_new_tokens, self.batch_size, self.seed, desc)
         for job, d in zip(jobs, done):
             if job.record and d.per_token is not None:

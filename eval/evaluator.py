@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Mapping, Optional, Union
 
 from eval.backend import Backend, LMBackend
@@ -47,7 +48,8 @@ def backend_for(model, tokenizer, task: Task, cfg: EvalConfig, reader: Optional[
     sizes = dict(batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens, answer_max_tokens=cfg.answer_max_tokens,
                  truncation_rows=cfg.truncation_rows, seed=cfg.seed)
     read = LMBackend(reader[0], reader[1], task, **sizes) if reader is not None else None
-    return LMBackend(model, tokenizer, task, **sizes, reader=read)
+    keep = any(PROBES.get(name).reads_token_stats for name in cfg.probes)
+    return LMBackend(model, tokenizer, task, **sizes, reader=read, keep_stats=keep)
 
 
 def evaluate(
@@ -64,8 +66,17 @@ def evaluate(
     ood = task.examples("ood")[: cfg.num_samples]
     examples = task.examples("test")[: cfg.num_samples]
     probes = [PROBES.get(name)() for name in cfg.probes]
-    texts = backend.answer([Sample(ex.prompt) for ex in ood + examples],
-                           desc="eval generate" if cfg.progress else None)
+    has_reader = reader is not None if has_reader is None else has_reader
+    # requests that read only the examples (pass@k's samples) are decoded with the greedy splits
+    early = _early_requests(probes, Run(task, cfg, examples, _NOT_YET, _NOT_YET, _NOT_YET, _NOT_YET, has_reader,
+                                        backend.num_tokens))
+    flat = [r for requests in early.values() if not isinstance(requests, Unsupported) for r in requests]
+    greedy = [Sample(ex.prompt) for ex in ood + examples]
+    got = backend.answer(greedy + flat, desc="eval generate" if cfg.progress else None)
+    texts, at = got[: len(greedy)], len(greedy)
+    for i, requests in early.items():
+        n = 0 if isinstance(requests, Unsupported) else len(requests)
+        early[i], at = (requests, got[at: at + n]), at + n
     answers, correct, records = _records(task, examples, [t[0] for t in texts[len(ood):]], "test")
     _, ood_correct, ood_records = _records(task, ood, [t[0] for t in texts[: len(ood)]], "ood")
     metrics: dict[str, Any] = {
@@ -75,9 +86,8 @@ def evaluate(
     }
     t_acc = time.perf_counter() - t0
     run = Run(task=task, cfg=cfg, examples=examples, completions=[r["completion"] for r in records], answers=answers,
-              correct=correct, steps=[r["steps"] for r in records],
-              has_reader=reader is not None if has_reader is None else has_reader, num_tokens=backend.num_tokens)
-    scored = score_probes(probes, run, backend)
+              correct=correct, steps=[r["steps"] for r in records], has_reader=has_reader, num_tokens=backend.num_tokens)
+    scored = score_probes(probes, run, backend, early)
     metrics.update(scored.metrics)
     for rec, fields in zip(records, scored.fields):
         rec.update(fields)
@@ -98,24 +108,56 @@ class Scored:
     seconds: dict[str, float]  # per probe (its requests and scoring), and "answer": the backend's
 
 
-def score_probes(probes: list[Probe], run: Run, backend: Backend) -> Scored:
-    """Every probe's requests, answered by `backend` in one call, then scored."""
+class _NotYetKnown(BaseException):
+    """Raised when a probe asked before generation reads the completions (BaseException, so that
+    no `except Exception` in a probe swallows it)."""
+
+
+class _NotYet(Sequence):
+    def __getitem__(self, i):
+        raise _NotYetKnown
+
+    def __len__(self):
+        raise _NotYetKnown
+
+
+_NOT_YET = _NotYet()
+
+
+def _early_requests(probes: list[Probe], pending: Run) -> dict[int, Any]:
+    """The requests of the probes that need only the examples, asked before generation (their
+    completions, answers, steps and grades raise when read): {probe index: requests}."""
+    out = {}
+    for i, probe in enumerate(probes):
+        try:
+            out[i] = probe.requests(pending)
+        except _NotYetKnown:
+            continue
+    return out
+
+
+def score_probes(probes: list[Probe], run: Run, backend: Backend, early: Optional[dict[int, tuple]] = None) -> Scored:
+    """Every probe's requests, answered by `backend` in one call, then scored. `early`: probe
+    index -> (requests, answers) of the probes already answered with the greedy splits."""
+    early = early or {}
     timings, planned, flat = {}, [], []
-    for probe in probes:
+    for i, probe in enumerate(probes):
         t = time.perf_counter()
-        requests = probe.requests(run)
+        requests = early[i][0] if i in early else probe.requests(run)
         planned.append(requests)
-        if not isinstance(requests, Unsupported):
+        if i not in early and not isinstance(requests, Unsupported):
             flat.extend(requests)
         timings[probe.name] = time.perf_counter() - t
     t = time.perf_counter()
     answers = backend.answer(flat, desc="eval probes" if run.cfg.progress else None) if flat else []
     timings["answer"] = time.perf_counter() - t
     out, at = Scored({}, [{} for _ in run.examples], {}, {}, {}), 0
-    for probe, requests in zip(probes, planned):
+    for i, (probe, requests) in enumerate(zip(probes, planned)):
         t = time.perf_counter()
         if isinstance(requests, Unsupported):
             outcome = requests
+        elif i in early:
+            outcome = probe.score(run, early[i][1])
         else:
             outcome = probe.score(run, answers[at: at + len(requests)])
             at += len(requests)

@@ -234,9 +234,10 @@ def _token_stats(logits, greedy, recorded: list[int], device) -> dict[int, list[
     """[entropy, p(top-1), p(top-2), p(chosen)] of the recorded (greedy) rows' distributions."""
     if not recorded:
         return {}
-    rows_t = torch.tensor(recorded, device=device)
-    p = torch.softmax(logits[rows_t].float(), dim=-1)
+    every = len(recorded) == logits.shape[0]  # the usual case: no rows to pick out
+    rows_t = None if every else torch.tensor(recorded, device=device)
+    p = torch.softmax((logits if every else logits[rows_t]).float(), dim=-1)
     top2 = p.topk(2, dim=-1).values
-    chosen = p.gather(-1, greedy[rows_t, None]).squeeze(-1)
+    chosen = p.gather(-1, (greedy if every else greedy[rows_t])[:, None]).squeeze(-1)
     values = torch.stack([-(p * torch.log(p.clamp_min(1e-12))).sum(-1), top2[:, 0], top2[:, 1], chosen], -1)
     return dict(zip(recorded, values.tolist()))

@@ -115,9 +115,11 @@ def pack(tokenizer, answer_prefix: str, groups: Sequence[Group], batch: list[int
             suffixes[answer] = suffix(tokenizer, answer_prefix, answer)
         return suffixes[answer]
 
+    texts = list(dict.fromkeys(t for k in batch for t in (groups[k].main, *(p.context for p in groups[k].points))))
+    ids_of = dict(zip(texts, tokenizer(texts, add_special_tokens=False)["input_ids"]))  # one batched call
     for k in batch:
         group = groups[k]
-        main = tokenizer(group.main, add_special_tokens=False)["input_ids"]
+        main = ids_of[group.main]
         tokens, pos, blocks, score, mine = list(main), list(range(len(main))), [], [], []
 
         def block(own: list[int], bound: int) -> int:
@@ -128,7 +130,7 @@ def pack(tokenizer, answer_prefix: str, groups: Sequence[Group], batch: list[int
             return start
 
         for p, point in enumerate(group.points):
-            ctx = main if point.context == group.main else tokenizer(point.context, add_special_tokens=False)["input_ids"]
+            ctx = ids_of[point.context]
             bound = common_prefix(main, ctx)
             own = ctx[bound:]
             guess = []

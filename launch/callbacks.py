@@ -1,14 +1,20 @@
-"""Trainer callbacks every run gets."""
+"""Trainer callbacks of a run: every run gets the first two; `PeriodicEval` when eval.every_steps > 0."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from transformers import TrainerCallback
 
+from core import RunError
 from launch.common import latest_checkpoint
-from tasks.registry import RunError
+from launch.scoring import log_to_wandb, scalars
+
+if TYPE_CHECKING:
+    from eval.config import EvalConfig
 
 
 class StopOnNonFiniteLoss(TrainerCallback):
@@ -79,3 +85,28 @@ class SaveOnPreemption(TrainerCallback):
 
         for num, handler in self.previous.items():
             signal.signal(num, handler if handler is not None else signal.SIG_DFL)
+
+
+class PeriodicEval(TrainerCallback):
+    """Runs the evaluator every `eval.every_steps` optimizer steps on `eval.during_train_samples`
+    test problems, so information gain and faithfulness appear as curves over training; the rows
+    go to eval_history.jsonl, the trainer's log history and W&B."""
+
+    def __init__(self, cfg, eval_config: EvalConfig, tokenizer, task, run_dir: Path, reader=None):
+        self.cfg, self.tokenizer, self.task, self.run_dir, self.reader = cfg, tokenizer, task, run_dir, reader
+        # the run's evaluator settings (schema.validate's) on fewer problems, without progress bars
+        self.eval_config = eval_config.replace(num_samples=cfg.eval.during_train_samples or eval_config.num_samples,
+                                               progress=False)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        every = self.cfg.eval.every_steps
+        if not every or state.global_step % every or state.global_step == state.max_steps:
+            return
+        from eval.evaluator import evaluate
+
+        metrics, _, _ = evaluate(model, self.tokenizer, self.task, self.eval_config, reader=self.reader)
+        row = {"step": state.global_step, **scalars(metrics)}
+        with (self.run_dir / "eval_history.jsonl").open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        state.log_history.append({f"eval/{k.removeprefix('eval/')}": v for k, v in row.items()})
+        log_to_wandb(self.cfg, metrics, [], step=state.global_step)

@@ -2,8 +2,10 @@
 
 Before Hydra runs, the command-line overrides are checked: an unknown option of a config group
 (`trainer=sftt`) gets the list of valid ones and a did-you-mean; then the config is composed once
-with Hydra's compose API so a wrong type or a misspelled key fails here, in one line. During the
-run, `ConfigError` (raised by tasks, models, trainers) is printed the same way. Set
+with Hydra's compose API so a wrong type or a misspelled key fails here, in one line (and an
+output directory that cannot be written). The values are checked when the run starts
+(launch.schema.validate). During the run, `ConfigError` (raised by the checks, tasks, models,
+trainers) is printed the same way. Set
 HYDRA_FULL_ERROR=1 to see full tracebacks.
 """
 
@@ -14,8 +16,8 @@ import re
 import sys
 from typing import Callable
 
+from core import ConfigError, RewardError, RunError, did_you_mean
 from launch.common import CONF_DIR
-from tasks.registry import ConfigError, RewardError, RunError, did_you_mean
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -56,29 +58,13 @@ def _is_sweep(override: str) -> bool:
     return "," in value and not value.strip().startswith(("[", "{", "'", '"'))
 
 
-def check_writable(cfg) -> None:
-    """The run's output directory can be created and written, before Hydra or training touch it."""
-    import tempfile
-    from pathlib import Path
-
-    for key in ("run_dir", "output_dir"):
-        if key in cfg and cfg[key]:
-            target = Path(str(cfg[key]))
-            try:
-                target.mkdir(parents=True, exist_ok=True)
-                tempfile.TemporaryFile(dir=target).close()
-            except OSError as e:
-                fail(f"cannot write to the output directory {target} ({e.strerror or e}); "
-                     f"set {'output_root' if key == 'run_dir' else 'output_dir'} to a writable directory")
-
-
 def precompose(config_name: str, overrides: list[str]) -> None:
     """Compose once with the given overrides; turn any composition error into one line."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from launch.schema import register
+    from launch.schema import check_output_dir, register
 
     register()
     if any(_is_sweep(o) or o.startswith("hydra") for o in overrides if "=" in o):
@@ -88,7 +74,7 @@ def precompose(config_name: str, overrides: list[str]) -> None:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name=config_name, overrides=overrides)
             OmegaConf.to_container(cfg, resolve=True)
-        check_writable(cfg)
+        check_output_dir(cfg)  # before Hydra creates it
     except Exception as e:  # noqa: BLE001 - every composition error becomes one line
         msg = _one_line(e)
         m = re.search(r"Key '([^']+)' is not in struct.*?full_key: ([\w.]+)", str(e), re.S) or re.search(

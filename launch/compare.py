@@ -30,6 +30,8 @@ from launch.common import write_text_atomic
 
 log = logging.getLogger("reasonlab")
 
+# the rows of the report, in order; what each means and which way is better come from the
+# evaluator's metric declarations (eval.probes.metric_info)
 METRICS = [
     "accuracy", "ood_accuracy", "pass_at_k/1", "pass_at_k/8", "info_gain/per_step", "info_gain/total",
     "faithfulness/early_answer_aoc", "faithfulness/filler_sensitivity", "faithfulness/paraphrase_consistency",
@@ -174,6 +176,16 @@ def gain_gap(groups, g: str) -> tuple[str, str]:
     return ("supported" if lo > 0 else "not supported" if hi < 0 else "inconclusive"), text
 
 
+def _info(metric: str):
+    from eval.probes import metric_info
+
+    return metric_info(metric)
+
+
+def _better(info) -> str:
+    return {True: "higher", False: "lower", None: "(a description)"}[info.higher_is_better]
+
+
 def fmt(mean, lo, hi, n) -> str:
     if mean is None:
         return "–"
@@ -269,14 +281,14 @@ def _save(fig, path: Path) -> str:
 def compare(root: str | Path) -> Path:
     root = Path(root)
     if not root.is_dir():
-        from tasks.registry import ConfigError
+        from core import ConfigError
 
         raise ConfigError(f"not a directory: {root} (give the study or sweep directory)")
     groups, incomplete = load_runs(root)
     for name in incomplete:
         log.warning("incomplete run skipped (no metrics.json): %s", name)
     if not groups:
-        from tasks.registry import ConfigError
+        from core import ConfigError
 
         raise ConfigError(f"no complete run (metrics.json) under {root}")
     order = (["base"] if "base" in groups else []) + [g for g in groups if g != "base"]
@@ -308,6 +320,9 @@ def compare(root: str | Path) -> Path:
                     cell += " *"
             cells.append(cell)
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines += ["", "What each row means (the evaluator's own declarations, `Probe.metrics`):", "",
+              "| metric | better | meaning |", "|---|---|---|"]
+    lines += [f"| {m} | {_better(info)} | {info.meaning} |" for m in METRICS if (info := _info(m)) is not None]
     lines += ["", "## Claims", "",
               "What these runs support for each testable claim of ../shared/REFERENCES.md (a report of what was "
               "measured here, on this task and model, not of the papers).", "",
@@ -323,8 +338,8 @@ def compare(root: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from core import ConfigError
     from launch.cli import fail
-    from tasks.registry import ConfigError
 
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s", datefmt="%H:%M:%S")
     argv = sys.argv[1:] if argv is None else argv

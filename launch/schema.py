@@ -1,17 +1,25 @@
-"""Typed schema for the run config, registered in Hydra's ConfigStore.
+"""Typed schema for the run config, registered in Hydra's ConfigStore, and its checks.
 
-Types and help only: the default values live in conf/*.yaml (one place). A wrong type on the
+Types, help and checks: the default values live in conf/*.yaml (one place). A wrong type on the
 command line (`budget.max_steps=abc`) or a misspelled key (`budget.max_step=3`) fails at
-composition, before any work starts.
+composition, before any work starts; a bad value (`budget.max_steps=0`) fails in `validate`,
+which the entry points call first: each group's `check` stands next to its type, the trainer
+group's in trainers/base.py (`check_options`, next to where the options are read) and the
+evaluator's in eval/config.py (`EvalConfig`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
+
+from core import ConfigError
+
+if TYPE_CHECKING:
+    from eval.config import EvalConfig
 
 
 @dataclass
@@ -19,6 +27,15 @@ class Budget:
     max_steps: int = MISSING  # optimizer steps of every trainer; 2 turns any run into a smoke test
     max_completion_length: int = MISSING  # tokens a completion may have, in training and evaluation
     eval_samples: int = MISSING  # test (and ood) problems the evaluator scores
+
+    @staticmethod
+    def check(node, training: bool = True) -> None:
+        """launch.evaluate trains nothing: its max_steps is 0 and not checked."""
+        keys = ("max_steps", "max_completion_length", "eval_samples") if training else (
+            "max_completion_length", "eval_samples")
+        for key in keys:
+            if node[key] < 1:
+                raise ConfigError(f"budget.{key} must be a positive integer, got {node[key]}")
 
 
 @dataclass
@@ -30,7 +47,7 @@ class PassAtKConf:
 
 
 @dataclass
-class EvalConf:
+class EvalConf:  # checked by eval.config.EvalConfig.from_run (validate), the evaluator's own type
     batch_size: int = MISSING  # prompts per generation batch
     max_new_tokens: int = MISSING  # defaults to budget.max_completion_length
     progress: bool = MISSING  # progress bars during evaluation
@@ -39,7 +56,7 @@ class EvalConf:
     pass_at_k: PassAtKConf = field(default_factory=PassAtKConf)
     paraphraser: str = MISSING  # rule, or an LM checkpoint / hub id that rewords the steps
     answer_max_tokens: int = MISSING
-    truncation_rows: int = 80  # truncation points per packed batch
+    truncation_rows: int = MISSING  # truncation points per packed batch
     entropy_threshold: Optional[float] = None
     every_steps: int = MISSING  # evaluate every N training steps (0: only at the end)
     during_train_samples: int = MISSING
@@ -61,6 +78,19 @@ class ModelConf:
     vocab_size: Optional[int] = None  # pad the embedding to this size (a real model's shape); null: the tokenizer's
     max_position_embeddings: Optional[int] = None
 
+    @staticmethod
+    def check(node) -> None:
+        """The loader (models.load_model) checks these too, for callers without a run config; here
+        they fail before the task, the reader or any weights are loaded."""
+        from models import DTYPES
+
+        if node.kind not in ("tiny", "hf"):
+            raise ConfigError(f"unknown model kind '{node.kind}'; valid kinds: tiny, hf")
+        if node.dtype not in DTYPES:
+            raise ConfigError(f"model.dtype must be one of {', '.join(DTYPES)}, got '{node.dtype}'")
+        if node.kind == "hf" and not node.name_or_path and not node.init_from:
+            raise ConfigError("model=hf needs model.name_or_path=<hub id or local directory>")
+
 
 @dataclass
 class LoggerConf:
@@ -69,11 +99,21 @@ class LoggerConf:
     group: Optional[str] = None  # W&B group (the study or sweep name)
     mode: Optional[str] = None  # W&B mode: online, offline, disabled; unset = offline without credentials
 
+    @staticmethod
+    def check(node) -> None:
+        if node.kind not in ("none", "wandb"):
+            raise ConfigError(f"unknown logger '{node.kind}'; valid loggers: none, wandb")
+
 
 @dataclass
 class CheckpointConf:
     every_steps: int = MISSING  # save a resumable checkpoint every N optimizer steps (0: none)
     keep: int = MISSING  # keep the last N checkpoints
+
+    @staticmethod
+    def check(node) -> None:
+        if node.every_steps < 0 or node.keep < 1:
+            raise ConfigError("checkpoint.every_steps must be >= 0 and checkpoint.keep >= 1")
 
 
 @dataclass
@@ -94,6 +134,13 @@ class RunConfig:
     run_name: str = MISSING  # named from the options, never from the clock
     run_dir: str = MISSING
 
+    @staticmethod
+    def check(cfg) -> None:
+        """The top-level fields."""
+        if cfg.resume not in ("auto", "force_restart"):
+            raise ConfigError(f"resume must be auto or force_restart, got '{cfg.resume}'")
+        check_output_dir(cfg)
+
 
 @dataclass
 class EvaluateConfig:
@@ -103,6 +150,50 @@ class EvaluateConfig:
     model: ModelConf = field(default_factory=ModelConf)
     task: Any = MISSING
     output_dir: str = MISSING
+
+    @staticmethod
+    def check(cfg) -> None:
+        """The top-level fields."""
+        if not cfg.model.name_or_path:
+            raise ConfigError("launch.evaluate needs model.name_or_path=<checkpoint directory, run directory or hub id>")
+        check_output_dir(cfg)
+
+
+def check_output_dir(cfg) -> None:
+    """The output directory (a run's run_dir, launch.evaluate's output_dir) can be created and
+    written. launch.cli also calls this before Hydra, which creates the directory, runs."""
+    import tempfile
+    from pathlib import Path
+
+    key, setting = ("run_dir", "output_root") if "run_dir" in cfg else ("output_dir", "output_dir")
+    if key not in cfg or not cfg[key]:
+        return
+    target = Path(str(cfg[key]))
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=target).close()
+    except OSError as e:
+        raise ConfigError(f"cannot write to the output directory {target} ({e.strerror or e}); "
+                          f"set {setting} to a writable directory") from None
+
+
+def validate(cfg) -> EvalConfig:
+    """Check a composed run config (RunConfig, or EvaluateConfig for launch.evaluate) group by
+    group; the first bad value raises ConfigError with one line. Returns the evaluator's settings,
+    whose construction is the eval group's check: the run evaluates with exactly these."""
+    from eval.config import EvalConfig
+
+    training = "trainer" in cfg
+    (RunConfig if training else EvaluateConfig).check(cfg)
+    Budget.check(cfg.budget, training=training)
+    if training:
+        from trainers.base import check_options
+
+        check_options(cfg.trainer)
+        CheckpointConf.check(cfg.checkpoint)
+        LoggerConf.check(cfg.logger)
+    ModelConf.check(cfg.model)
+    return EvalConfig.from_run(cfg)
 
 
 def register() -> None:

@@ -22,10 +22,9 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from core import ConfigError, RewardError, RunError, did_you_mean
 from launch.cli import check_group_overrides, fail, precompose
-from tasks.registry import did_you_mean
 from launch.common import CONF_DIR, write_json_atomic, write_text_atomic
-from tasks.registry import ConfigError, RewardError, RunError
 
 log = logging.getLogger("reasonlab")
 

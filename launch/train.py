@@ -14,49 +14,25 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from launch.common import latest_checkpoint, provenance, quiet_libraries, seed_everything, write_json_atomic
-from tasks.registry import ConfigError
+from launch.schema import validate
+from launch.scoring import load_reader, run_evaluation, score_checkpoint, task_from_cfg
+
+if TYPE_CHECKING:
+    from eval.config import EvalConfig
 
 log = logging.getLogger("reasonlab")
-
-
-def validate(cfg: DictConfig) -> None:
-    for key in ("max_steps", "max_completion_length", "eval_samples"):
-        if cfg.budget[key] < 1:
-            raise ConfigError(f"budget.{key} must be a positive integer, got {cfg.budget[key]}")
-    if cfg.eval.batch_size < 1:
-        raise ConfigError(f"eval.batch_size must be a positive integer, got {cfg.eval.batch_size}")
-    if cfg.trainer.batch_size < 1:
-        raise ConfigError(f"trainer.batch_size must be a positive integer, got {cfg.trainer.batch_size}")
-    if cfg.resume not in ("auto", "force_restart"):
-        raise ConfigError(f"resume must be auto or force_restart, got '{cfg.resume}'")
-    if cfg.checkpoint.every_steps < 0 or cfg.checkpoint.keep < 1:
-        raise ConfigError("checkpoint.every_steps must be >= 0 and checkpoint.keep >= 1")
-    if cfg.trainer.learning_rate <= 0:
-        raise ConfigError(f"trainer.learning_rate must be positive, got {cfg.trainer.learning_rate}")
-
-
-def task_from_cfg(cfg: DictConfig):
-    from tasks import load_task
-
-    options = OmegaConf.to_container(cfg.task, resolve=True)
-    name = options.pop("name")
-    if name == "arith":
-        options.setdefault("seed", 0)  # the task's own seed: every run of a study sees the same problems
-    return load_task(name, **options)
 
 
 def start_logger(cfg: DictConfig, run_dir: Path) -> list[str]:
     """W&B when logger=wandb (offline without credentials); returns TRL's report_to."""
     if cfg.logger.kind == "none":
         return []
-    if cfg.logger.kind != "wandb":
-        raise ConfigError(f"unknown logger '{cfg.logger.kind}'; valid loggers: none, wandb")
-    import wandb
+    import wandb  # logger.kind is none or wandb (schema.LoggerConf.check)
 
     mode = cfg.logger.mode or os.environ.get("WANDB_MODE")
     if not mode:
@@ -107,7 +83,7 @@ def prepare_run_dir(cfg: DictConfig, run_dir: Path) -> tuple[dict[str, Any] | No
     return None, latest
 
 
-def reevaluate_if_stale(cfg: DictConfig, done: dict[str, Any]) -> dict[str, Any]:
+def reevaluate_if_stale(cfg: DictConfig, eval_config: EvalConfig, done: dict[str, Any]) -> dict[str, Any]:
     """A complete run scored by another evaluator version is re-scored, not retrained: its final
     checkpoint goes through the current evaluator and metrics.json and samples.jsonl are
     rewritten with the training fields kept, so a table never mixes evaluator versions."""
@@ -121,11 +97,9 @@ def reevaluate_if_stale(cfg: DictConfig, done: dict[str, Any]) -> dict[str, Any]
         log.warning("%s: scored by evaluator version %s (now %s) and its final checkpoint is gone; keeping the old "
                     "metrics (resume=force_restart retrains)", cfg.run_name, done.get("eval/version"), EVALUATOR_VERSION)
         return done
-    from launch.evaluate import score_checkpoint
-
     log.info("%s: scored by evaluator version %s, now %s: re-evaluating its final checkpoint (no retraining)",
              cfg.run_name, done.get("eval/version"), EVALUATOR_VERSION)
-    metrics, _ = score_checkpoint(cfg, str(final), run_dir)
+    metrics, _ = score_checkpoint(cfg, eval_config, str(final), run_dir)
     result = {**done, **metrics, **provenance()}
     write_json_atomic(run_dir / "metrics.json", result)
     return result
@@ -134,12 +108,11 @@ def reevaluate_if_stale(cfg: DictConfig, done: dict[str, Any]) -> dict[str, Any]
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train `cfg.trainer` from `cfg.model` on `cfg.task`, evaluate, write metrics.json; return the metrics."""
     quiet_libraries()
-    validate(cfg)
+    eval_config = validate(cfg)  # every group, the evaluator's settings included: bad values fail before training
     done, resume_from = prepare_run_dir(cfg, Path(cfg.run_dir))
     if done is not None:
-        return reevaluate_if_stale(cfg, done)
-    from launch.callbacks import SaveOnPreemption, StopOnNonFiniteLoss
-    from launch.evaluation import PeriodicEval, eval_cfg, load_reader, run_evaluation
+        return reevaluate_if_stale(cfg, eval_config, done)
+    from launch.callbacks import PeriodicEval, SaveOnPreemption, StopOnNonFiniteLoss
     from models import count_parameters, load_model, save_checkpoint, wrap_peft
     from trainers import TRAINERS, RunContext
 
@@ -147,7 +120,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.run_dir)
     seed_everything(cfg.seed)
     task = task_from_cfg(cfg)
-    eval_cfg(cfg)  # fail on bad evaluator settings before training, not after
     reader = load_reader(cfg)
     model, tokenizer = load_model(cfg.model, task, seed=cfg.seed, init_from=cfg.model.init_from)
     task.use_tokenizer(tokenizer)  # chat prompts are rendered with the model's own template
@@ -162,7 +134,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     preemption = SaveOnPreemption()
     callbacks = [StopOnNonFiniteLoss(), preemption]
     if cfg.eval.every_steps:
-        callbacks.append(PeriodicEval(cfg, tokenizer, task, run_dir, reader))
+        callbacks.append(PeriodicEval(cfg, eval_config, tokenizer, task, run_dir, reader))
     ctx = RunContext(cfg=cfg, task=task, model=model, tokenizer=tokenizer, run_dir=run_dir, report_to=report_to,
                      callbacks=callbacks)
     trainer = method.build(ctx)
@@ -178,7 +150,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     final = save_checkpoint(model, tokenizer, run_dir / "final")
 
     seed_everything(cfg.seed)
-    metrics = run_evaluation(cfg, trainer.model, tokenizer, task, run_dir, reader)
+    metrics = run_evaluation(cfg, eval_config, trainer.model, tokenizer, task, run_dir, reader)
     result = {
         "trainer": cfg.trainer.name,
         "task": task.name,

@@ -19,9 +19,9 @@ from typing import Any, Mapping
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
+from core import ConfigError, first_line
 from models.tokenizer import build_char_tokenizer
 from tasks.base import Task
-from tasks.registry import ConfigError, first_line
 
 log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

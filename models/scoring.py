@@ -1,7 +1,9 @@
 """Token-level statistics of completions under a model: entropies and answer-span confidence.
 
 Shared by the evaluator (calibration, entropy probes) and the RLSF reward, so the confidence a
-method is trained on is computed by the same code that reports calibration.
+method is trained on is computed by the same code that reports calibration. The answer tokens are
+those inside `task.answer_span(completion)`: the characters the task's grader reads the answer
+from, so confidence is measured on the number that is graded.
 Confidence of a completion = mean over its answer tokens of p(top-1) - p(top-2)
 (van Niekerk et al. 2025, RLSF).
 """
@@ -24,18 +26,6 @@ class CompletionStats:
     answer_tokens: int = 0
 
 
-def answer_span(task: Task, completion: str) -> Optional[tuple[int, int]]:
-    """Character span of the final answer inside the completion (None if there is none)."""
-    idx = completion.rfind(task.answer_prefix)
-    if idx < 0 or task.extract_answer(completion) is None:
-        return None
-    start = idx + len(task.answer_prefix)
-    rest = completion[start:].split(task.step_separator)[0]
-    stripped = rest.rstrip()
-    lead = len(stripped) - len(stripped.lstrip())
-    return start + lead, start + len(stripped)
-
-
 @torch.no_grad()
 def completion_stats(
     model, tokenizer, task: Task, prompts: Sequence[str], completions: Sequence[str], batch_size: int = 32
@@ -47,7 +37,7 @@ def completion_stats(
         texts, metas = [], []
         for prompt, completion in zip(prompts[start : start + batch_size], completions[start : start + batch_size]):
             texts.append(prompt + completion)
-            span = answer_span(task, completion)
+            span = task.answer_span(completion)
             reasoning_end = len(prompt) + len(task.reasoning_of(completion))
             metas.append((len(prompt), reasoning_end, None if span is None else (len(prompt) + span[0], len(prompt) + span[1])))
         enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, padding=True,
@@ -86,7 +76,7 @@ def stats_from_decoding(tokenizer, task: Task, completion: str, ids: list[int], 
     if enc["input_ids"] != list(ids) or len(per_token) != len(ids):
         return None
     reasoning_end = len(task.reasoning_of(completion))
-    span = answer_span(task, completion)
+    span = task.answer_span(completion)
     stats = CompletionStats()
     answer = []
     for (start, end), (entropy, p1, p2, p_tok) in zip(enc["offset_mapping"], per_token):

@@ -6,7 +6,7 @@ accuracy reward calls the task's own `score`, the same function the evaluator re
 
 from __future__ import annotations
 
-from tasks.registry import Registry
+from core import Registry
 from rewards.base import Reward
 from rewards.accuracy import AccuracyReward, FormatReward
 from rewards.confidence import ConfidenceReward

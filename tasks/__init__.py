@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from core import ConfigError, Registry
 from tasks.arith import ArithTask
 from tasks.base import SPLITS, Example, Task
 from tasks.jsonl import JsonlTask
 from tasks.math_word import Gsm8kTask, SvampTask
-from tasks.registry import ConfigError, Registry
 
 TASKS: Registry[type[Task]] = Registry("task")
 TASKS.register("arith")(ArithTask)

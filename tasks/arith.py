@@ -43,7 +43,7 @@ class ArithTask(Task):
         ood_size: int = 500,
     ) -> None:
         super().__init__()
-        from tasks.registry import ConfigError
+        from core import ConfigError
 
         if modulus < 2:
             raise ConfigError(f"task.modulus must be >= 2, got {modulus}")

@@ -3,7 +3,9 @@
 A task yields `Example`s and owns everything that depends on the text format: how a prompt and a
 reference completion are written, how the final answer is extracted, how a completion is scored,
 how reasoning is split into steps and how a step is checked. Rewards and the evaluator call the
-same `score`, so the number a method is trained on and the number it is judged on cannot drift.
+same `score`, so the number a method is trained on and the number it is judged on cannot drift;
+`answer_span` locates the characters that answer is read from, which calibration and the
+confidence reward measure.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class Task:
     # -- data -------------------------------------------------------------------------------
     def examples(self, split: str) -> list[Example]:
         if split not in SPLITS:
-            from tasks.registry import ConfigError
+            from core import ConfigError
 
             raise ConfigError(f"unknown split '{split}'; valid splits: {', '.join(SPLITS)}")
         if split not in self._cache:
@@ -71,12 +73,22 @@ class Task:
         reasoning = self.reasoning_of(completion)
         return [s.strip() for s in reasoning.split(self.step_separator) if s.strip()]
 
-    def extract_answer(self, completion: str) -> Optional[str]:
+    def answer_span(self, completion: str) -> Optional[tuple[int, int]]:
+        """Character offsets [start, end) in `completion` of exactly the text the final answer is read
+        from (None if there is none): here the first number after the last answer prefix, before the
+        next step separator. Calibration and the RLSF reward measure confidence on these characters
+        (models/scoring.py), so a task that grades differently overrides this with its grader's span."""
         idx = completion.rfind(self.answer_prefix)
         if idx < 0:
             return None
-        match = _NUMBER.search(completion[idx + len(self.answer_prefix) :].split(self.step_separator)[0])
-        return self.normalize(match.group(0)) if match else None
+        start = idx + len(self.answer_prefix)
+        match = _NUMBER.search(completion[start:].split(self.step_separator)[0])
+        return (start + match.start(), start + match.end()) if match else None
+
+    def extract_answer(self, completion: str) -> Optional[str]:
+        """The final answer: the answer span's text, normalized (the same characters, by construction)."""
+        span = self.answer_span(completion)
+        return None if span is None else self.normalize(completion[span[0] : span[1]])
 
     def has_answer(self, completion: str) -> bool:
         """Whether the completion states a final answer in the task's format (the format reward)."""

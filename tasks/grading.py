@@ -35,6 +35,14 @@ _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 class Extracted:
     text: str  # the raw answer text the marker introduced
     start: int  # where the answer marker begins in the completion (the reasoning ends there)
+    text_start: int  # where `text` begins in the completion: completion[text_start:][:len(text)] == text
+
+    def span(self) -> Optional[tuple[int, int]]:
+        """Character offsets [start, end) in the completion of what the grader turns into the answer:
+        the number `answer_value` parses (`1,200` in `$1,200.`, `\\frac{3}{4}`, `3/4`) when there is
+        one, else the stripped answer text; None when the answer is empty (graded as no answer)."""
+        local = answer_text_span(self.text)
+        return None if local is None else (self.text_start + local[0], self.text_start + local[1])
 
 
 def _boxed(completion: str) -> Optional[Extracted]:
@@ -48,11 +56,11 @@ def _boxed(completion: str) -> Optional[Extracted]:
         i += 1
     if depth:
         return None  # unbalanced: no answer
-    return Extracted(completion[m.end() : i - 1], m.start())
+    return Extracted(completion[m.end() : i - 1], m.start(), m.end())
 
 
 def find_answer(completion: str, lenient: bool = True) -> Optional[Extracted]:
-    """The answer text and where its marker starts, or None."""
+    """The answer text, where its marker starts and where the text starts, or None."""
     boxed = _boxed(completion)
     markers = list(_MARKERS.finditer(completion))
     marked = None
@@ -60,7 +68,7 @@ def find_answer(completion: str, lenient: bool = True) -> Optional[Extracted]:
         m = markers[-1]
         rest = completion[m.end() :]
         start = m.start() + (1 if completion[m.start()] == "\n" else 0)
-        marked = Extracted(rest.split("\n", 1)[0], start)
+        marked = Extracted(rest.split("\n", 1)[0], start, m.end())
     if boxed and (marked is None or boxed.start >= marked.start or not _NUMBER.search(marked.text)):
         return boxed
     if marked is not None:
@@ -69,23 +77,77 @@ def find_answer(completion: str, lenient: bool = True) -> Optional[Extracted]:
         numbers = list(_NUMBER.finditer(completion))
         if numbers:
             last = numbers[-1]
-            return Extracted(last.group(0), len(completion))
+            return Extracted(last.group(0), len(completion), last.start())
     return None
+
+
+# LaTeX spellings `answer_value` reads through, replaced in this order (`\\$5`, `1\\!200`, `1{,}200`)
+_CLEANUPS = (("\\$", "$"), ("\\!", ""), ("{,}", ","))
+
+
+def _clean(text: str) -> tuple[str, list[int], list[int]]:
+    """`text` with `_CLEANUPS` applied (what `str.replace` in that order gives), and for each character
+    of the result the [start, end) offsets in `text` of the characters it came from."""
+    starts, ends = list(range(len(text))), list(range(1, len(text) + 1))
+    for old, new in _CLEANUPS:
+        out, s2, e2, i = [], [], [], 0
+        while i < len(text):
+            if text.startswith(old, i):
+                out.append(new)
+                s2 += [starts[i]] * len(new)
+                e2 += [ends[i + len(old) - 1]] * len(new)
+                i += len(old)
+            else:
+                out.append(text[i])
+                s2.append(starts[i])
+                e2.append(ends[i])
+                i += 1
+        text, starts, ends = "".join(out), s2, e2
+    return text, starts, ends
+
+
+def _value_match(text: str) -> Optional[tuple[Optional[Fraction], int, int]]:
+    """(the number an answer text states or None, where the text stating it starts and ends in `text`),
+    or None when no number is there. The one place `answer_value` and the answer span read."""
+    text, starts, ends = _clean(text)
+
+    def located(value: Optional[Fraction], m: re.Match) -> tuple[Optional[Fraction], int, int]:
+        return value, starts[m.start()], ends[m.end() - 1]
+
+    frac = re.search(r"\\d?frac\{(-?\d+)\}\{(\d+)\}", text)
+    if frac and int(frac.group(2)):
+        return located(Fraction(int(frac.group(1)), int(frac.group(2))), frac)
+    m = _FRACTION.search(text)
+    first = _NUMBER.search(text)
+    if m and first and m.start() <= first.start():
+        return located(Fraction(int(m.group(1)), int(m.group(2))) if int(m.group(2)) else None, m)
+    if not first:
+        return None
+    return located(parse_number(first.group(0)), first)
 
 
 def answer_value(text: str) -> Optional[Fraction]:
     """The number an answer text states (`$1,200.` -> 1200, `72 dollars` -> 72, `3/4` -> 3/4)."""
-    text = text.replace("\\$", "$").replace("\\!", "").replace("{,}", ",")
-    frac = re.search(r"\\d?frac\{(-?\d+)\}\{(\d+)\}", text)
-    if frac and int(frac.group(2)):
-        return Fraction(int(frac.group(1)), int(frac.group(2)))
-    m = _FRACTION.search(text)
-    first = _NUMBER.search(text)
-    if m and first and m.start() <= first.start():
-        return Fraction(int(m.group(1)), int(m.group(2))) if int(m.group(2)) else None
-    if not first:
+    found = _value_match(text)
+    return None if found is None else found[0]
+
+
+def answer_text_span(text: str) -> Optional[tuple[int, int]]:
+    """Offsets [start, end) in an answer text of what `normalize` turns into the answer: the number
+    `answer_value` parses when there is one (`1,200` in `$1,200.`), else the stripped text (without
+    a trailing period, as `normalize` drops it); None when `normalize` gives an empty answer."""
+    found = _value_match(text)
+    if found is not None and found[0] is not None:
+        return found[1], found[2]
+    answer = normalize(text)
+    if not answer:
         return None
-    return parse_number(first.group(0))
+    lead = len(text) - len(text.lstrip())
+    stripped = text.strip()
+    # the answer is a prefix of the stripped text; keep the periods only where dropping them again
+    # would change it (`x. .` normalizes to `x.`, and so must its span)
+    end = len(answer) if normalize(answer) == answer else len(stripped)
+    return lead, lead + end
 
 
 def normalize(text: str) -> str:

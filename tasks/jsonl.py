@@ -12,8 +12,8 @@ import random
 from pathlib import Path
 from typing import Any, Iterator
 
+from core import ConfigError
 from tasks.base import SPLITS, Example, Task
-from tasks.registry import ConfigError
 
 
 def read_jsonl(path: Path, noun: str = "records") -> Iterator[tuple[int, dict[str, Any]]]:

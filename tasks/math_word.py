@@ -33,7 +33,7 @@ from typing import Any, Iterator, Optional
 from tasks.base import Example, Task
 from tasks.grading import equivalent, find_answer, normalize
 from tasks.jsonl import read_jsonl
-from tasks.registry import ConfigError, first_line
+from core import ConfigError, first_line
 from tasks.safe_arith import canonical, close, parse_number, try_evaluate
 
 _ANNOTATION = re.compile(r"<<([^<>]*)>>")
@@ -159,6 +159,13 @@ class MathWordTask(Task):
             return None
         answer = normalize(found.text)
         return answer or None
+
+    def answer_span(self, completion: str) -> Optional[tuple[int, int]]:
+        """The characters the grader reads the answer from, found by the same `find_answer` call as
+        `extract_answer`: the number in the winning `\\boxed{}` / after the last marker / the lenient
+        last number (`1,200` in `#### $1,200.`, `\\frac{3}{4}`), else the stripped answer text."""
+        found = find_answer(completion, lenient=self.lenient)
+        return None if found is None else found.span()
 
     def has_answer(self, completion: str) -> bool:
         """An explicit answer marker (`####`, `A:`, `The answer is`, `\\boxed{}`), not a lenient guess."""

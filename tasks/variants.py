@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import random
 
+from core import ConfigError
 from tasks.base import Example, Task
-from tasks.registry import ConfigError
 
 TARGETS = ("trace", "answer_only", "swapped", "filler")
 FILLER = " ..."

@@ -6,6 +6,8 @@ import pytest
 
 from conftest import ARITH_SMALL, TINY, run_cli
 
+pytestmark = pytest.mark.slow
+
 
 def _check(proc, out_root, pattern):
     import re
@@ -51,7 +53,7 @@ def _check(proc, out_root, pattern):
         (["checkpoint.keep=0"], r"checkpoint\.keep >= 1"),
         (["model.vocab_size=5"], r"model\.vocab_size=5 is smaller than the tokenizer"),
         (["model.num_kv_heads=3"], r"model\.num_heads=4 must divide model\.hidden_size=128 and be a multiple of model\.num_kv_heads=3"),
-        (["eval.truncation_rows=0"], r"eval\.truncation_rows must be positive"),
+        (["eval.truncation_rows=0"], r"eval\.truncation_rows must be a positive integer"),
         (["model.dtype=float8"], r"model\.dtype must be one of float32, bfloat16, float16"),
         (["peft=lorra"], r"unknown peft 'lorra'\. Did you mean 'lora'\?"),
         (["task.modulus=1"], r"task\.modulus must be >= 2"),

@@ -2,11 +2,14 @@
 
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT))
 
 
+@pytest.mark.slow
 def test_benchmark_shape_builds_saves_and_evaluates(tmp_path):
     """bench/gpu.sh's base: a Qwen-like shape (grouped-query attention, embedding padded past the
     tokenizer) built by model=tiny, saved as a run, loaded back and put through every probe."""
@@ -29,6 +32,7 @@ def test_benchmark_shape_builds_saves_and_evaluates(tmp_path):
     assert set(curves["probe_seconds"]) == {*EvalConfig.default().probes, "answer"}
 
 
+@pytest.mark.slow
 def test_eval_parts_counts_each_part_of_the_suite():
     """bench/eval_parts.py at toy size: every part is timed and its work counted (prefix sharing
     never computes more tokens than it samples)."""

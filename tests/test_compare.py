@@ -45,13 +45,18 @@ def test_compare_skips_incomplete_and_marks_differences(tmp_path, caplog):
     assert "(n=3)" in row and row.rstrip(" |").endswith("*")  # sft differs from base, interval excludes 0
     rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
     assert {r["group"] for r in rows} == {"base", "sft"}
+    # what each row means comes from the probes' declarations (pass_at_k/{k} covers pass_at_k/8)
+    assert "| calibration/ece | lower |" in report and "| pass_at_k/8 | higher |" in report
+    assert "| cot/steps_mean | (a description) |" in report
 
 
+@pytest.mark.slow
 def test_compare_on_a_directory_without_runs(tmp_path):
     proc = run_cli("launch.compare", str(tmp_path))
     assert proc.returncode != 0 and proc.stderr.strip().splitlines()[-1].startswith("error: no complete run")
 
 
+@pytest.mark.slow
 def test_two_trainers_two_seeds_sweep_then_report(tmp_path):
     args = [a for a in TINY if not a.startswith("budget.max_steps")]
     proc = run_cli("launch.train", "-m", "trainer=sft,grpo", "seed=0,1", "budget.max_steps=1",

@@ -10,9 +10,9 @@ import shutil
 import pytest
 
 from conftest import SHARED_DATA, TINY, compose, run_cli
+from core import ConfigError
 from tasks import load_task
 from tasks.grading import equivalent, find_answer, normalize
-from tasks.registry import ConfigError
 from tasks.safe_arith import ArithmeticSyntaxError, evaluate
 
 GSM8K = SHARED_DATA / "gsm8k"
@@ -159,6 +159,7 @@ def test_bad_data_files_name_the_file_and_line(tmp_path, content, kind, message)
         task.examples("test")
 
 
+@pytest.mark.slow
 def test_bad_gsm8k_file_from_the_command_line(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "test.jsonl").write_text('{"question": "q?", "answer": "no final line"}\n')
@@ -303,6 +304,7 @@ def test_lm_paraphraser_from_a_checkpoint_through_the_evaluator(gsm8k, tmp_path)
     assert metrics["faithfulness/paraphrase_consistency"] is not None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trainer", ["sft", "grpo", "rlag", "rlsf", "entropy_rlvr"])
 def test_every_trainer_runs_on_gsm8k(tmp_path, trainer):
     """experiment=compare_gsm8k runs every trainer on GSM8K: one step each with a tiny model."""

@@ -55,6 +55,7 @@ def test_slurm_launcher_config(monkeypatch):
     assert launcher["timeout_min"] == 240 and launcher["max_num_timeout"] == 3
 
 
+@pytest.mark.slow
 def test_submitit_runs_a_job(tmp_path):
     """hydra-submitit-launcher's local executor runs a real (tiny) training job in a subprocess."""
     proc = run_cli("launch.train", "-m", "hydra/launcher=submitit_local", "eval.probes=[cot]", *TINY, *ARITH_SMALL,

@@ -14,6 +14,8 @@ from safetensors.torch import load_file
 
 from conftest import ARITH_SMALL, ROOT, TINY
 
+pytestmark = pytest.mark.slow
+
 TIMING = ("seconds", "step_time", "train_runtime", "per_second")
 # TRL's SFT `num_tokens` log counts tokens seen by this process, so a resumed run restarts it:
 # a logging counter, not training state (the weights and every metric are compared exactly).
@@ -121,8 +123,8 @@ def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path, base_run, run
 def test_non_finite_loss_stops_the_run_naming_the_step(tmp_path):
     from types import SimpleNamespace
 
+    from core import RunError
     from launch.callbacks import StopOnNonFiniteLoss
-    from tasks.registry import RunError
 
     ckpt = tmp_path / "checkpoints" / "checkpoint-4"
     ckpt.mkdir(parents=True)

@@ -83,6 +83,7 @@ def test_lora_run_saves_merged_weights(run_cfg, tmp_path):
     assert not any("lora" in name for name, _ in model.named_parameters())
 
 
+@pytest.mark.slow
 def test_evaluate_cli_scores_a_checkpoint(base_run, tmp_path):
     from conftest import run_cli
 
@@ -131,6 +132,7 @@ def test_wandb_offline_without_credentials(run_cfg, base_run, monkeypatch, tmp_p
     assert "trainer:sft" in list(run.tags) and "seed:0" in list(run.tags)
 
 
+@pytest.mark.slow
 def test_hydra_multirun_sweep(tmp_path):
     """`-m trainer=sft,grpo` runs both through Hydra's multirun; run dirs are named by options."""
     from conftest import ARITH_SMALL, TINY, run_cli
@@ -145,6 +147,7 @@ def test_hydra_multirun_sweep(tmp_path):
         assert (tmp_path / name / ".hydra" / "config.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_study_runs_every_method_and_lists_a_failed_one(tmp_path, capsys):
     """A small study: base -> two methods (one broken) -> table; the broken one is listed, not fatal."""
     from conftest import ARITH_SMALL, TINY
@@ -167,6 +170,7 @@ def test_study_runs_every_method_and_lists_a_failed_one(tmp_path, capsys):
     assert "(n=2)" in (tmp_path / "report.md").read_text()  # two seeds of sft: an interval
 
 
+@pytest.mark.slow
 def test_one_failing_run_does_not_stop_a_sweep(tmp_path):
     from conftest import ARITH_SMALL, TINY, run_cli
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from tasks.registry import Registry
+from core import Registry
 from trainers import entropy_rlvr, grpo, rlag, rlsf, sft
 from trainers.base import RunContext
 

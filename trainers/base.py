@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from datasets import Dataset
 
+from core import ConfigError
 from tasks.base import Example, Task
-from tasks.registry import ConfigError
 
 
 @dataclass
@@ -48,6 +48,16 @@ def rl_dataset(task: Task, examples: list[Example]) -> Dataset:
             "example_id": [ex.id for ex in examples],
         }
     )
+
+
+def check_options(method: Any) -> None:
+    """The trainer group's options that every method reads (through `common_args`); launch.schema's
+    `validate` calls this before anything is loaded. Method-specific options are checked by the
+    method's own `build`."""
+    if method.batch_size < 1:
+        raise ConfigError(f"trainer.batch_size must be a positive integer, got {method.batch_size}")
+    if method.learning_rate <= 0:
+        raise ConfigError(f"trainer.learning_rate must be positive, got {method.learning_rate}")
 
 
 def common_args(ctx: RunContext) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from trl import GRPOConfig, GRPOTrainer
 
+from core import ConfigError
 from rewards import REWARDS
-from tasks.registry import ConfigError
 from trainers.base import RunContext, common_args, rl_dataset, train_examples
 
 

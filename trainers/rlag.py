@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import random
 
+from core import ConfigError
 from rewards.rationality import augment
-from tasks.registry import ConfigError
 from trainers import grpo
 from trainers.base import RunContext, rl_dataset, train_examples
 

@@ -25,8 +25,8 @@ from typing import Optional
 
 from datasets import Dataset
 
+from core import ConfigError
 from rewards import ConfidenceReward
-from tasks.registry import ConfigError
 from trainers import grpo
 from trainers.base import RunContext, common_args, train_examples
 

@@ -40,9 +40,18 @@ for _module in (pass_at_k, info_gain, early_answer, filler, paraphrase, mistake,
     register_probe(_module.PROBE)
 
 
+# the evaluator's own metrics (eval/evaluator.py), beside the probes'
+EVALUATOR_METRICS = {
+    "accuracy": Metric(True, "greedy final-answer accuracy on the test split"),
+    "ood_accuracy": Metric(True, "greedy final-answer accuracy on the ood split (longer or unseen problems)"),
+}
+
+
 def metric_info(key: str) -> Optional[Metric]:
-    """What a metric key means, from the registered probe that declares it (launch/compare.py
-    reads it); None for keys no probe declares (accuracy, train/...)."""
+    """What a metric key means: the evaluator's, or the registered probe's that declares it
+    (launch/compare.py reads it); None for keys nothing declares (train/..., eval/...)."""
+    if key in EVALUATOR_METRICS:
+        return EVALUATOR_METRICS[key]
     return next((m for name in PROBES.names() if (m := PROBES.get(name).metric(key)) is not None), None)
 
 

@@ -22,11 +22,13 @@ from __future__ import annotations
 import re
 import statistics
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, Sequence, Union
 
-from eval.config import EvalConfig
 from eval.requests import Request, Unsupported
 from tasks.base import Example, Task
+
+if TYPE_CHECKING:  # eval.config checks probe names against eval.probes
+    from eval.config import EvalConfig
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class Run:
     """The evaluated model's greedy completions of the test split, and what they say."""
 
     task: Task
-    cfg: EvalConfig
+    cfg: "EvalConfig"
     examples: list[Example]
     completions: list[str]
     answers: list[Optional[str]]  # the task's extracted answer, or None
@@ -79,6 +81,9 @@ class Probe:
     name: ClassVar[str] = "probe"
     # key -> Metric; a `{...}` part of a key stands for any text (pass_at_k/{k})
     metrics: ClassVar[dict[str, Metric]] = {}
+    # asks TokenStats of the greedy test completions: the evaluator's backend then keeps them while
+    # decoding (a speed hint only: without it they come from a forward, with the same values)
+    reads_token_stats: ClassVar[bool] = False
 
     @classmethod
     def metric(cls, key: str) -> Optional[Metric]:

@@ -23,10 +23,11 @@ def ece(confidences: list[float], correct: list[float], bins: int = 10) -> float
 
 class Calibration(Probe):
     name = "calibration"
+    reads_token_stats = True
     metrics = {"calibration/confidence_mean": Metric(None, "mean answer confidence, p(top-1) - p(top-2) over the answer span"),
                "calibration/answer_prob_mean": Metric(None, "mean probability of the answer's tokens"),
-               "calibration/ece": Metric(False, "expected calibration error of that confidence (10 bins)"),
-               "calibration/brier": Metric(False, "mean (confidence - correct)^2"),
+               "calibration/ece": Metric(False, "expected calibration error of the answer confidence (10 bins)"),
+               "calibration/brier": Metric(False, "Brier score: mean (answer confidence - correct)^2"),
                "calibration/num_scored": Metric(None, "completions with an answer span, the n behind these", optional=True)}
 
     def requests(self, run):

@@ -19,6 +19,7 @@ def percentile(xs: list[float], q: float) -> float:
 
 class Entropy(Probe):
     name = "entropy"
+    reads_token_stats = True
     metrics = {"entropy/token_mean": Metric(None, "mean entropy of the reasoning tokens' distributions (nats)"),
                "entropy/high_frac": Metric(None, "share of reasoning tokens above eval.entropy_threshold"),
                "entropy/threshold": Metric(None, "the threshold used (nats)"),

@@ -12,7 +12,7 @@ from eval.probes.base import Metric, Outcome, Probe, mean
 from eval.requests import AnswerLogprob
 
 KEYS = {"total": "log-prob of the gold answer gained from no steps to all steps (nats)",
-        "per_step": "that gain divided by the number of steps (nats per step)",
+        "per_step": "log-prob of the gold answer gained per reasoning step (nats)",
         "positive_step_frac": "share of steps after which the gold answer is more likely"}
 
 

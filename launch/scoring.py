@@ -1,0 +1,94 @@
+"""Evaluation as the entry points use it: run config -> task, reader, evaluator -> files (and W&B).
+
+Shared by launch.train (end of training; re-scoring a complete run that an older evaluator version
+scored) and launch.evaluate (any checkpoint), so a row of the study and a re-evaluated checkpoint
+go through the same code; launch.callbacks.PeriodicEval (every `eval.every_steps`) logs the same
+way. Light to import (no torch or transformers at module level): every entry point imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from core import ConfigError
+from launch.common import seed_everything, write_jsonl_atomic
+
+if TYPE_CHECKING:
+    from eval.config import EvalConfig
+
+log = logging.getLogger("reasonlab")
+
+
+def task_from_cfg(cfg: DictConfig):
+    from tasks import load_task
+
+    options = OmegaConf.to_container(cfg.task, resolve=True)
+    name = options.pop("name")
+    if name == "arith":
+        options.setdefault("seed", 0)  # the task's own seed: every run of a study sees the same problems
+    return load_task(name, **options)
+
+
+def load_reader(cfg: DictConfig):
+    """(model, tokenizer) of the fixed information-gain reader, or None for eval.scorer=self.
+
+    The reader keeps its own tokenizer: the probes pass text, so each model tokenizes it itself."""
+    if cfg.eval.scorer in (None, "self"):
+        return None
+    from models import load_pretrained, resolve_checkpoint
+
+    path = Path(str(cfg.eval.scorer)).expanduser()
+    if not path.exists():
+        raise ConfigError(f"eval.scorer path does not exist: {path} (use eval.scorer=self or a checkpoint directory)")
+    return load_pretrained(str(resolve_checkpoint(path)), cfg.model.get("dtype", "float32"))
+
+
+def run_evaluation(cfg: DictConfig, eval_config: EvalConfig, model, tokenizer, task, out_dir: Path,
+                   reader=None) -> dict[str, Any]:
+    """Evaluate with `eval_config` (schema.validate's), write samples.jsonl, log to W&B when
+    logger=wandb, and return the metrics (with `curves`) for metrics.json."""
+    from eval.evaluator import evaluate
+
+    metrics, samples, curves = evaluate(model, tokenizer, task, eval_config, reader=reader)
+    write_jsonl_atomic(out_dir / "samples.jsonl", samples)
+    log_to_wandb(cfg, metrics, samples)
+    return {**metrics, "curves": curves}
+
+
+def score_checkpoint(cfg: DictConfig, eval_config: EvalConfig, checkpoint: str, out_dir: Path) -> tuple[dict[str, Any], Any]:
+    """(metrics with curves, the task) of a saved checkpoint through the evaluator; samples.jsonl
+    goes to `out_dir`. Used by launch.evaluate and by launch.train to re-score a complete run whose
+    metrics an older evaluator version wrote."""
+    from models import load_pretrained
+
+    task = task_from_cfg(cfg)
+    reader = load_reader(cfg)
+    model, tokenizer = load_pretrained(checkpoint, cfg.model.dtype, cfg.model.trust_remote_code)
+    task.use_tokenizer(tokenizer)
+    seed_everything(cfg.seed)
+    return run_evaluation(cfg, eval_config, model, tokenizer, task, out_dir, reader), task
+
+
+def scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def log_to_wandb(cfg: DictConfig, metrics: dict[str, Any], samples: list[dict[str, Any]], step: Optional[int] = None) -> None:
+    if cfg.get("logger") is None or cfg.logger.kind != "wandb":
+        return
+    import wandb
+
+    if wandb.run is None:
+        return
+    data = {f"eval/{k.removeprefix('eval/')}": v for k, v in scalars(metrics).items()}
+    if samples and step is None:
+        cols = ["id", "split", "prompt", "completion", "answer", "gold", "correct"]
+        rows = [[json.dumps(s.get(c)) if isinstance(s.get(c), (list, dict)) else s.get(c) for c in cols]
+                for s in samples[: cfg.eval.table_rows]]
+        data["eval/samples"] = wandb.Table(columns=cols, data=rows)
+    wandb.log(data, step=step)
