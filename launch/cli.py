@@ -74,7 +74,12 @@ def precompose(config_name: str, overrides: list[str]) -> None:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name=config_name, overrides=overrides)
             OmegaConf.to_container(cfg, resolve=True)
-        check_output_dir(cfg)  # before Hydra creates it
+        if config_name == "evaluate":  # no model, no output directory named after it ("None/eval-arith")
+            from launch.schema import EvaluateConfig
+
+            EvaluateConfig.check(cfg)
+        else:
+            check_output_dir(cfg)  # before Hydra creates it
     except Exception as e:  # noqa: BLE001 - every composition error becomes one line
         msg = _one_line(e)
         m = re.search(r"Key '([^']+)' is not in struct.*?full_key: ([\w.]+)", str(e), re.S) or re.search(
