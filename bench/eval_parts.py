@@ -44,7 +44,7 @@ def parts(model, tok, task, cfg: dict, repeats: int) -> list[tuple[str, str, flo
     answer = spy.answer
     spy.answer = lambda requests, **kw: seen.append(list(requests)) or answer(requests, **kw)
     _, samples, _ = evaluate(model, tok, task, {**cfg, "probes": list(EvalConfig.default().probes)}, backend=spy)
-    probe_requests = seen[1]
+    probe_requests = [r for call in seen for r in call if not (isinstance(r, Sample) and r.temperature is None)]
     prompts = [s["prompt"] for s in samples]
     rows = []
 
@@ -52,7 +52,7 @@ def parts(model, tok, task, cfg: dict, repeats: int) -> list[tuple[str, str, flo
     rows.append(("(a) accuracy-only", f"{len(samples)} greedy completions: {sum(ntok(s['completion']) + 1 for s in samples):,} "
                  f"decoded tokens after {sum(ntok(p) for p in prompts):,} prompt tokens", t))
 
-    sampled = [r for r in probe_requests if isinstance(r, Sample)]
+    sampled = [r for r in probe_requests if isinstance(r, Sample)]  # decoded with the greedy splits in the suite
     t, _, texts = timed(lambda: backend().answer(sampled), repeats)
     distinct = 0
     for group in texts:
