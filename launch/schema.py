@@ -80,16 +80,10 @@ class ModelConf:
 
     @staticmethod
     def check(node) -> None:
-        """The loader (models.load_model) checks these too, for callers without a run config; here
-        they fail before the task, the reader or any weights are loaded."""
-        from models import DTYPES
+        """The loader's own checks (models.check_model_options), before anything loads."""
+        from models import check_model_options
 
-        if node.kind not in ("tiny", "hf"):
-            raise ConfigError(f"unknown model kind '{node.kind}'; valid kinds: tiny, hf")
-        if node.dtype not in DTYPES:
-            raise ConfigError(f"model.dtype must be one of {', '.join(DTYPES)}, got '{node.dtype}'")
-        if node.kind == "hf" and not node.name_or_path and not node.init_from:
-            raise ConfigError("model=hf needs model.name_or_path=<hub id or local directory>")
+        check_model_options(node)
 
 
 @dataclass

@@ -100,21 +100,26 @@ def load_pretrained(path: str, dtype: str = "float32", trust_remote_code: bool =
     return model, tokenizer
 
 
+def check_model_options(cfg: Mapping[str, Any]) -> None:
+    """The model options `load_model` reads (kind, dtype, name_or_path unless init_from); the run
+    config's schema calls this too, so they fail before the task or any weights load."""
+    if cfg["kind"] not in ("tiny", "hf"):
+        raise ConfigError(f"unknown model kind '{cfg['kind']}'; valid kinds: tiny, hf")
+    _dtype(cfg.get("dtype", "float32"))
+    if cfg["kind"] == "hf" and not cfg.get("name_or_path") and not cfg.get("init_from"):
+        raise ConfigError("model=hf needs model.name_or_path=<hub id or local directory>")
+
+
 def load_model(cfg: Mapping[str, Any], task: Task, seed: int = 0, init_from: str | None = None):
     """(model, tokenizer) for a run. `init_from` wins over the model kind."""
     if init_from:
         init_from = str(resolve_checkpoint(init_from))  # always a local run or checkpoint directory
         return load_pretrained(init_from, cfg.get("dtype", "float32"), cfg.get("trust_remote_code", False))
-    kind = cfg["kind"]
-    dtype = _dtype(cfg.get("dtype", "float32"))
-    if kind == "tiny":
+    check_model_options({**cfg, "init_from": None})
+    if cfg["kind"] == "tiny":
         model, tokenizer = build_tiny(cfg, task, seed)
-        return model.to(dtype), tokenizer
-    if kind == "hf":
-        if not cfg.get("name_or_path"):
-            raise ConfigError("model=hf needs model.name_or_path=<hub id or local directory>")
-        return load_pretrained(cfg["name_or_path"], cfg.get("dtype", "float32"), cfg.get("trust_remote_code", False))
-    raise ConfigError(f"unknown model kind '{kind}'; valid kinds: tiny, hf")
+        return model.to(_dtype(cfg.get("dtype", "float32"))), tokenizer
+    return load_pretrained(cfg["name_or_path"], cfg.get("dtype", "float32"), cfg.get("trust_remote_code", False))
 
 
 def wrap_peft(model, peft_cfg: Mapping[str, Any]):
