@@ -109,6 +109,7 @@ def pack(tokenizer, answer_prefix: str, groups: Sequence[Group], batch: list[int
     L = len(prefix_ids)
     rows, scores, answers = [], [], []
     suffixes: dict[str, tuple[list[int], list[int]]] = {}
+    guesses: dict[str, list[int]] = {}
 
     def sfx_of(answer: str):
         if answer not in suffixes:
@@ -134,9 +135,11 @@ def pack(tokenizer, answer_prefix: str, groups: Sequence[Group], batch: list[int
             bound = common_prefix(main, ctx)
             own = ctx[bound:]
             guess = []
-            if point.expect is not None:
-                g_ids, _ = sfx_of(point.expect)
-                guess = g_ids[L:] if g_ids[:L] == prefix_ids else []
+            if point.expect is not None:  # a guess only: tokens that do not start with the prefix's are no guess
+                if point.expect not in guesses:
+                    g_ids = tokenizer(answer_prefix + point.expect, add_special_tokens=False)["input_ids"]
+                    guesses[point.expect] = g_ids[L:] if g_ids[:L] == prefix_ids else []
+                guess = guesses[point.expect]
             if point.target is not None:
                 sfx, a_idx = sfx_of(point.target)
                 start = block(own + sfx, bound)

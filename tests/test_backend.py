@@ -265,3 +265,39 @@ def test_reader_with_its_own_tokenizer(tiny):
             want = ref.answer([AnswerLogprob(c, s["gold"]) for c in truncations(task, s["prompt"], s["steps"])])
             assert s["info_gain/step_logprobs"] == pytest.approx(want, abs=1e-5)
     assert "info_gain_self/total" in m
+
+
+def test_forced_answers_with_a_byte_level_bpe_tokenizer():
+    """A hub-style tokenizer (byte-level BPE trained on GSM8K text, Qwen-like end and pad tokens)
+    may merge the answer prefix's space into the answer (`#### 3` as `####` + ` 3`): the expected
+    answer is then no guess, never an error, and every answer still equals the reference's."""
+    import json
+
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from conftest import SHARED_DATA
+    from eval.packing import suffix
+    from tasks.math_word import Gsm8kTask
+
+    task = Gsm8kTask(path=str(SHARED_DATA / "gsm8k"), hub_id=None, ood_hub_id=None)
+    with open(SHARED_DATA / "gsm8k" / "train.jsonl") as fh:
+        texts = [(row := json.loads(line))["question"] + row["answer"] for line, _ in zip(fh, range(2000))]
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer, bpe.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
+    bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=800, special_tokens=["<|endoftext|>", "<|im_end|>"],
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    with pytest.raises(ValueError, match="cannot locate the answer tokens"):
+        suffix(tok, task.answer_prefix, "3")  # the case: " 3" is one token
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
+                                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)).eval()
+    requests = []
+    for ex in task.examples("test")[:6]:
+        requests += [ForcedAnswer(c, expect=ex.answer) for c in truncations(task, ex.prompt, list(ex.steps))]
+        requests += [ForcedAnswer(ex.prompt + FILLER * 12, expect="3"), Sample(ex.prompt)]
+    fast = LMBackend(model, tok, task, batch_size=4, truncation_rows=10, max_new_tokens=12, answer_max_tokens=6)
+    ref = ReferenceBackend(model, tok, task, max_new_tokens=12, answer_max_tokens=6)
+    assert fast.answer(requests) == ref.answer(requests)
