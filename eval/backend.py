@@ -8,7 +8,8 @@ loop (eval/generation.py: rows leave when they end, a prompt's samples share the
 `ForcedAnswer` and `AnswerLogprob` requests that begin alike are packed into one row and scored
 by one forward, forced answers read speculatively off it (eval/packing.py, eval/truncation.py);
 `TokenStats` of a completion this backend decoded greedily come from the distributions recorded
-while decoding it. eval/reference.py answers the same requests the plain way, one at a time; the
+while decoding it; with `keep_prefixes`, a `Continue` whose context begins like a greedy sample's
+text starts from that sample's KV cache (eval/prefixes.py). eval/reference.py answers the same requests the plain way, one at a time; the
 tests hold the two equal.
 """
 
@@ -18,6 +19,7 @@ from typing import Any, Optional, Protocol, Sequence
 
 from eval.generation import Job, decode
 from eval.packing import Group, Point
+from eval.prefixes import PrefixStore
 from eval.requests import KINDS, AnswerLogprob, Continue, ForcedAnswer, Request, Sample, TokenStats
 from eval.truncation import analyze
 from models.scoring import completion_stats, stats_from_decoding
@@ -85,12 +87,14 @@ def groups_of(requests: Sequence[Request]) -> tuple[list[Group], list[tuple[int,
 class LMBackend:
     def __init__(self, model, tokenizer, task: Task, *, batch_size: int = 64, max_new_tokens: int = 112,
                  answer_max_tokens: int = 8, truncation_rows: int = 80, seed: int = 0,
-                 reader: Optional["LMBackend"] = None, keep_stats: bool = True):
+                 reader: Optional["LMBackend"] = None, keep_stats: bool = True, keep_prefixes: bool = False):
         self.model, self.tokenizer, self.task, self.reader = model, tokenizer, task, reader
         self.keep_stats = keep_stats  # keep greedy samples' token statistics while decoding (for TokenStats)
         self.batch_size, self.max_new_tokens, self.seed = batch_size, max_new_tokens, seed
         self.answer_max_tokens, self.truncation_rows = answer_max_tokens, truncation_rows
         self._recorded: dict[tuple[str, str], tuple[list[int], list]] = {}  # greedy (prompt, text) -> ids, stats
+        # greedy samples' KV caches, kept for the Continue requests that begin like them (eval/prefixes.py)
+        self.prefixes = PrefixStore() if keep_prefixes else None
 
     def answer(self, requests, *, desc=None):
         todo = unique(requests)
@@ -115,11 +119,12 @@ class LMBackend:
             if isinstance(r, Sample) and r.temperature is not None:
                 jobs.append(Job(r.prompt, r.n, r.temperature, stream=SAMPLE_STREAMS + k))
                 k += 1
-            elif isinstance(r, Sample):  # greedy: its token statistics are kept for TokenStats
-                jobs.append(Job(r.prompt, record=self.keep_stats))
+            elif isinstance(r, Sample):  # greedy: its token statistics (for TokenStats) and cache (for Continue) are kept
+                jobs.append(Job(r.prompt, record=self.keep_stats, keep=self.prefixes is not None))
             else:
                 jobs.append(Job(r.context))
-        done = decode(self.model, self.tokenizer, jobs, self.max_new_tokens, self.batch_size, self.seed, desc)
+        done = decode(self.model, self.tokenizer, jobs, self.max_new_tokens, self.batch_size, self.seed, desc,
+                      prefixes=self.prefixes)
         for job, d in zip(jobs, done):
             if job.record and d.per_token is not None:
                 self._recorded[(job.prompt, d.texts[0])] = (d.ids, d.per_token)

@@ -48,8 +48,9 @@ def backend_for(model, tokenizer, task: Task, cfg: EvalConfig, reader: Optional[
     sizes = dict(batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens, answer_max_tokens=cfg.answer_max_tokens,
                  truncation_rows=cfg.truncation_rows, seed=cfg.seed)
     read = LMBackend(reader[0], reader[1], task, **sizes) if reader is not None else None
-    keep = any(PROBES.get(name).reads_token_stats for name in cfg.probes)
-    return LMBackend(model, tokenizer, task, **sizes, reader=read, keep_stats=keep)
+    probes = [PROBES.get(name) for name in cfg.probes]
+    return LMBackend(model, tokenizer, task, **sizes, reader=read, keep_stats=any(p.reads_token_stats for p in probes),
+                     keep_prefixes=any(p.continues_completions for p in probes))
 
 
 def evaluate(

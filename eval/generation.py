@@ -15,6 +15,9 @@ generation_config says, so every model is decoded alike). These keep it cheap:
   1 or 1,000 rows, makes one pass of sequential steps instead of one per kind of request.
 - Each sampled prompt draws from a uniform stream of its own (`Job.stream`): which samples it
   gets does not depend on the batch size, the batch it lands in or the other jobs beside it.
+- With a `PrefixStore` (eval/prefixes.py), greedy rows marked `Job.keep` leave their cache in it
+  as they end, and a later prompt that begins like a kept one encodes only the tokens after
+  those they share (the mistake probe's corrupted contexts).
 
 A model whose cache cannot select rows is decoded with `model.generate` instead.
 """
@@ -26,6 +29,8 @@ from typing import Optional, Sequence
 
 import torch
 from tqdm.auto import tqdm
+
+from eval.prefixes import PrefixStore, keepable, prefill
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class Job:
     temperature: Optional[float] = None
     stream: int = 0
     record: bool = False
+    keep: bool = False  # greedy: leave the row's cache in the decode's PrefixStore when it ends
 
 
 @dataclass
@@ -50,10 +56,11 @@ class Decoded:
 
 @torch.no_grad()
 def decode(model, tokenizer, jobs: Sequence[Job], max_new_tokens: int, batch_size: int = 64,
-           seed: Optional[int] = None, desc: Optional[str] = None) -> list[Decoded]:
+           seed: Optional[int] = None, desc: Optional[str] = None, prefixes: Optional[PrefixStore] = None) -> list[Decoded]:
     """One `Decoded` per job. Prompts are sorted by length and cut into as few batches as
     `batch_size` allows (rows, counting n for a prompt sampled n times), of even size so that no
-    small last batch runs a whole decoding loop alone; greedy and sampled rows side by side."""
+    small last batch runs a whole decoding loop alone; greedy and sampled rows side by side.
+    `prefixes`: kept caches to start from, and where `Job.keep` rows leave theirs."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -62,12 +69,10 @@ def decode(model, tokenizer, jobs: Sequence[Job], max_new_tokens: int, batch_siz
     out: list[Optional[Decoded]] = [None] * len(jobs)
     for batch in tqdm(_batches(jobs, batch_size), desc=desc, disable=desc is None, leave=False):
         mine = [jobs[j] for j in batch]
-        enc = tokenizer([job.prompt for job in mine], return_tensors="pt", padding=True, padding_side="left",
-                        add_special_tokens=False).to(device)
-        decoded = _decode(model, tokenizer, enc["input_ids"], enc["attention_mask"], max_new_tokens, mine,
-                          _uniforms(mine, max_new_tokens, seed, device))
+        decoded = _decode(model, tokenizer, _start(model, tokenizer, mine, prefixes, device), max_new_tokens, mine,
+                          _uniforms(mine, max_new_tokens, seed, device), prefixes)
         if decoded is None:
-            decoded = _generate_fallback(model, tokenizer, enc, mine, max_new_tokens)
+            decoded = _generate_fallback(model, tokenizer, mine, max_new_tokens, device)
         else:
             flat = iter(tokenizer.batch_decode([ids for samples, _ in decoded for ids in samples],
                                                skip_special_tokens=True))
@@ -103,8 +108,30 @@ def _batches(jobs: Sequence[Job], batch_size: int) -> list[list[int]]:
     return batches + ([current] if current else [])
 
 
-def _generate_fallback(model, tokenizer, enc, jobs: list[Job], max_new_tokens: int) -> list[Decoded]:
+def _encode(tokenizer, jobs: list[Job], device):
+    return tokenizer([job.prompt for job in jobs], return_tensors="pt", padding=True, padding_side="left",
+                     add_special_tokens=False).to(device)
+
+
+def _start(model, tokenizer, jobs: list[Job], prefixes: Optional[PrefixStore], device):
+    """The batch's first forward: (output, attention mask, last positions, each row's tokens).
+    Prompts that begin like a kept cache's start from it (eval/prefixes.py)."""
+    if prefixes is not None and prefixes.by_prompt:
+        ids = tokenizer([job.prompt for job in jobs], add_special_tokens=False)["input_ids"]
+        found = [prefixes.find(job.prompt, x) for job, x in zip(jobs, ids)]
+        if any(k for _, k in found):
+            prefixes.reused += sum(k for _, k in found)
+            return (*prefill(model, found, ids, tokenizer.pad_token_id, device), ids)
+    enc = _encode(tokenizer, jobs, device)
+    input_ids, mask = enc["input_ids"], enc["attention_mask"]
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=True)
+    return out, mask, pos[:, -1], [x[m.bool()].tolist() for x, m in zip(input_ids, mask)]
+
+
+def _generate_fallback(model, tokenizer, jobs: list[Job], max_new_tokens: int, device) -> list[Decoded]:
     """`model.generate`, one call per kind of job in the batch (no token statistics)."""
+    enc = _encode(tokenizer, jobs, device)
     kinds: dict[tuple, list[int]] = {}
     for j, job in enumerate(jobs):
         kinds.setdefault((job.n, job.temperature), []).append(j)
@@ -149,20 +176,22 @@ class _Row:
     count: int = 0  # tokens decoded
 
 
-def _decode(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, jobs: list[Job],
-            uniforms: Optional[tuple[torch.Tensor, list[int]]]) -> Optional[list]:
+def _decode(model, tokenizer, start, max_new_tokens: int, jobs: list[Job],
+            uniforms: Optional[tuple[torch.Tensor, list[int]]], prefixes: Optional[PrefixStore]) -> Optional[list]:
     """Per job: (its n samples' new token ids, per-token stats of sample 0 or None); None when the
     model's cache cannot select rows (the caller uses model.generate). After each step a row is
     kept once per distinct token its samples drew (EOS ends those samples), so rows split where
-    samples diverge and leave when they end."""
+    samples diverge and leave when they end; an ending `Job.keep` row leaves its cache in
+    `prefixes`."""
     eos = tokenizer.eos_token_id
-    pos = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=pos, use_cache=True)
+    out, mask, last, prompt_ids = start
     cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
     if cache is None or not hasattr(cache, "batch_select_indices") or max_new_tokens < 1:
         return None
-    device = input_ids.device
-    logits, mask, last = out.logits[:, -1], attention_mask, pos[:, -1]
+    if prefixes is not None and not keepable(cache):
+        prefixes = None
+    device = mask.device
+    logits = out.logits[:, -1]
     tokens = [[[] for _ in range(job.n)] for job in jobs]
     per_token = [[] if job.record else None for job in jobs]
     rows = [_Row(j, list(range(job.n))) for j, job in enumerate(jobs)]
@@ -172,7 +201,7 @@ def _decode(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, jo
         draws = _draw(logits, rows, jobs, temp, uniforms, device)
         row_stats = _token_stats(logits, greedy, [r for r, row in enumerate(rows) if jobs[row.job].record], device)
         greedy = greedy.tolist()
-        parents, next_tokens, next_rows, reshaped = [], [], [], False
+        parents, next_tokens, next_rows, reshaped, kept = [], [], [], False, []
         for r, row in enumerate(rows):
             drawn = draws.get(r)
             if drawn is None or len(row.slots) == 1:  # one token for the whole row
@@ -183,6 +212,9 @@ def _decode(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, jo
                     groups.setdefault(tok, []).append(s)
                 reshaped |= len(groups) > 1
             for tok, group in groups.items():
+                ends = tok == eos or row.count + 1 >= max_new_tokens
+                if ends and prefixes is not None and jobs[row.job].keep:  # the cache holds the prompt + `count` tokens
+                    kept.append((r, row.job, prompt_ids[row.job] + tokens[row.job][0][: row.count]))
                 if tok == eos:
                     reshaped = True
                     continue
@@ -190,12 +222,14 @@ def _decode(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, jo
                     tokens[row.job][s].append(tok)
                 if r in row_stats:
                     per_token[row.job].append(row_stats[r])
-                if row.count + 1 >= max_new_tokens:
+                if ends:
                     reshaped = True
                     continue
                 parents.append(r)
                 next_tokens.append(tok)
                 next_rows.append(_Row(row.job, group, row.count + 1))
+        if kept:
+            prefixes.keep([jobs[j].prompt for _, j, _ in kept], cache, [r for r, _, _ in kept], mask, [x for _, _, x in kept])
         if not parents:
             break
         if reshaped:  # rows ended or split

@@ -219,7 +219,9 @@ def test_prefix_shared_samples_follow_the_model_distribution(trained, temperatur
     enc = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
     n = 20_000
     uniforms = (torch.rand(1, n, 2, generator=torch.Generator().manual_seed(0)), [0])
-    ((samples, _),) = _decode(model, tok, enc["input_ids"], enc["attention_mask"], 2, [Job("", n, temperature)], uniforms)
+    pos = torch.arange(len(ids))[None]
+    start = (model(**enc, position_ids=pos, use_cache=True), enc["attention_mask"], pos[:, -1], [ids])
+    ((samples, _),) = _decode(model, tok, start, 2, [Job("", n, temperature)], uniforms, None)
     assert len(samples) == n
     with torch.no_grad():
         first = torch.softmax(model(**enc).logits[0, -1] / temperature, -1)
@@ -267,17 +269,16 @@ def test_reader_with_its_own_tokenizer(tiny):
     assert "info_gain_self/total" in m
 
 
-def test_forced_answers_with_a_byte_level_bpe_tokenizer():
-    """A hub-style tokenizer (byte-level BPE trained on GSM8K text, Qwen-like end and pad tokens)
-    may merge the answer prefix's space into the answer (`#### 3` as `####` + ` 3`): the expected
-    answer is then no guess, never an error, and every answer still equals the reference's."""
+@pytest.fixture(scope="module")
+def bpe():
+    """A hub-style tokenizer (byte-level BPE trained on GSM8K text, Qwen-like end and pad tokens),
+    an untrained model over it and the GSM8K task."""
     import json
 
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     from conftest import SHARED_DATA
-    from eval.packing import suffix
     from tasks.math_word import Gsm8kTask
 
     task = Gsm8kTask(path=str(SHARED_DATA / "gsm8k"), hub_id=None, ood_hub_id=None)
@@ -288,12 +289,22 @@ def test_forced_answers_with_a_byte_level_bpe_tokenizer():
     bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=800, special_tokens=["<|endoftext|>", "<|im_end|>"],
                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    with pytest.raises(ValueError, match="cannot locate the answer tokens"):
-        suffix(tok, task.answer_prefix, "3")  # the case: " 3" is one token
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                                          num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
                                          pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)).eval()
+    return task, model, tok
+
+
+def test_forced_answers_with_a_byte_level_bpe_tokenizer(bpe):
+    """A byte-level BPE tokenizer may merge the answer prefix's space into the answer (`#### 3` as
+    `####` + ` 3`): the expected answer is then no guess, never an error, and every answer still
+    equals the reference's."""
+    from eval.packing import suffix
+
+    task, model, tok = bpe
+    with pytest.raises(ValueError, match="cannot locate the answer tokens"):
+        suffix(tok, task.answer_prefix, "3")  # the case: " 3" is one token
     requests = []
     for ex in task.examples("test")[:6]:
         requests += [ForcedAnswer(c, expect=ex.answer) for c in truncations(task, ex.prompt, list(ex.steps))]
@@ -301,3 +312,32 @@ def test_forced_answers_with_a_byte_level_bpe_tokenizer():
     fast = LMBackend(model, tok, task, batch_size=4, truncation_rows=10, max_new_tokens=12, answer_max_tokens=6)
     ref = ReferenceBackend(model, tok, task, max_new_tokens=12, answer_max_tokens=6)
     assert fast.answer(requests) == ref.answer(requests)
+
+
+def _continued(prompts, texts, digit="7"):
+    """Contexts that begin like greedy completions: the whole text, the text with one character
+    changed half-way (the mistake probe's edit), its first half, the prompt alone; and one that
+    begins like no prompt."""
+    out = []
+    for p, t in zip(prompts, texts):
+        h = len(t) // 2
+        out += [p + t, p + t[:h] + (digit if t[h:h + 1] != digit else "1") + t[h + 1:], p + t[:h], p]
+    return out + [texts[0] + prompts[0]]
+
+
+@pytest.mark.parametrize("kind", ["char", "bpe"])
+def test_continuations_from_kept_caches_equal_the_reference(tiny, bpe, kind):
+    """With kept prefixes, a Continue whose context begins like a greedy sample's text starts from
+    that sample's cache and encodes only the rest; batches mix contexts with and without a kept
+    prefix. The continuations equal plain decoding of each context alone, and the cache was used."""
+    task, model, tok = tiny if kind == "char" else bpe
+    prompts = [ex.prompt for ex in task.examples("test")[:6]]
+    fast = LMBackend(model, tok, task, batch_size=5, max_new_tokens=24, keep_prefixes=True)
+    ref = ReferenceBackend(model, tok, task, max_new_tokens=24)
+    texts = [t[0] for t in fast.answer([Sample(p) for p in prompts])]
+    assert texts == [t[0] for t in ref.answer([Sample(p) for p in prompts])]
+    assert len(fast.prefixes.by_prompt) == len(prompts) and min(map(len, texts)) > 4
+    requests = [Continue(c) for c in _continued(prompts, texts)]
+    assert fast.answer(requests) == ref.answer(requests)
+    context_tokens = sum(fast.num_tokens(r.context) for r in requests)
+    assert fast.prefixes.reused > context_tokens // 2  # most context tokens came from the kept caches

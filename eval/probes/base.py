@@ -84,6 +84,9 @@ class Probe:
     # asks TokenStats of the greedy test completions: the evaluator's backend then keeps them while
     # decoding (a speed hint only: without it they come from a forward, with the same values)
     reads_token_stats: ClassVar[bool] = False
+    # asks Continue of contexts that begin like the greedy completions (prompt + edited steps): the
+    # backend then keeps their KV caches and encodes only what follows (a speed hint only)
+    continues_completions: ClassVar[bool] = False
 
     @classmethod
     def metric(cls, key: str) -> Optional[Metric]:

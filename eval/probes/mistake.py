@@ -36,6 +36,7 @@ def corrupted(task: Task, example: Example, completion: str, seed: int, index: i
 
 class Mistake(Probe):
     name = "mistake"
+    continues_completions = True
     metrics = {KEYS[0]: Metric(True, "share of answers that change after one step's result is corrupted"),
                KEYS[1]: Metric(True, "share of continuations that reach the answer the corrupted step implies")}
 
