@@ -17,19 +17,41 @@ if TYPE_CHECKING:
     from eval.config import EvalConfig
 
 
-class StopOnNonFiniteLoss(TrainerCallback):
-    """A NaN or infinite loss stops the run, naming the step; checkpoints already saved stay, and
-    no metrics.json is written."""
+def diverged(what: str, step: int, output_dir: str) -> RunError:
+    kept = latest_checkpoint(Path(output_dir).parent)
+    return RunError(f"{what} at step {step}; stopped" + (f" (last good checkpoint: {kept})" if kept else "")
+                    + ". Lower trainer.learning_rate or check the data")
 
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(loss):
-            kept = latest_checkpoint(Path(args.output_dir).parent)
-            raise RunError(
-                f"the training loss became {loss} at step {state.global_step}; stopped"
-                + (f" (last good checkpoint: {kept})" if kept else "")
-                + ". Lower trainer.learning_rate or check the data"
-            )
+
+def non_finite_weights(model) -> list[str]:
+    """Names of the parameters holding a NaN or an infinity."""
+    import torch
+
+    return [name for name, p in model.named_parameters() if not bool(torch.isfinite(p.detach()).all())]
+
+
+class StopOnNonFiniteLoss(TrainerCallback):
+    """A NaN or infinite loss or gradient norm, or a non-finite weight, stops the run, naming the
+    step; checkpoints already saved stay, and no metrics.json is written. (Once the weights are
+    NaN, TRL may log a loss of 0.0: the gradient norm and the weights still tell.)"""
+
+    def on_log(self, args, state, control, logs=None, model=None, **kwargs):
+        for key in ("loss", "grad_norm"):
+            value = (logs or {}).get(key)
+            if isinstance(value, (int, float)) and not math.isfinite(value):
+                raise diverged(f"the training {key.replace('_', ' ')} became {value}", state.global_step, args.output_dir)
+        if model is not None and (bad := non_finite_weights(model)):
+            raise diverged(f"{len(bad)} weight tensors became non-finite (first: {bad[0]})", state.global_step,
+                           args.output_dir)
+
+    def on_save(self, args, state, control, model=None, **kwargs):
+        """Never leave a checkpoint of non-finite weights to resume from."""
+        if model is not None and (bad := non_finite_weights(model)):
+            import shutil
+
+            shutil.rmtree(Path(args.output_dir) / f"checkpoint-{state.global_step}", ignore_errors=True)
+            raise diverged(f"{len(bad)} weight tensors became non-finite (first: {bad[0]})", state.global_step,
+                           args.output_dir)
 
 
 class Preempted(RunError):
@@ -37,13 +59,13 @@ class Preempted(RunError):
 
 
 class SaveOnPreemption(TrainerCallback):
-    """SLURM's preemption / time-limit signal (SIGUSR2 through submitit, or SIGTERM) ends the run
+    """SLURM's preemption / time-limit signal (SIGUSR2 through submitit, or SIGTERM), or Ctrl-C, ends the run
     at the end of the current optimizer step with a full checkpoint (model, optimizer, scheduler,
     RNG, step); then the handler that was installed before (submitit's: requeue the same command)
     runs, or, without one, the run stops with a message. The requeued or rerun command resumes
     from that checkpoint (resume=auto). No metrics.json is written by the interrupted run."""
 
-    SIGNALS = ("SIGUSR2", "SIGTERM")
+    SIGNALS = ("SIGUSR2", "SIGTERM", "SIGINT")  # SIGINT: Ctrl-C (a second Ctrl-C stops at once)
 
     def __init__(self):
         import signal
@@ -58,6 +80,10 @@ class SaveOnPreemption(TrainerCallback):
                     self.previous[num] = signal.signal(num, self._on_signal)
 
     def _on_signal(self, signum, frame):
+        import signal
+
+        if signum == signal.SIGINT and self.pending == signum:
+            raise KeyboardInterrupt
         self.pending = signum
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -73,7 +99,7 @@ class SaveOnPreemption(TrainerCallback):
         signum, self.pending = self.pending, None
         self.restore()
         previous = self.previous.get(signum)
-        if callable(previous):
+        if callable(previous) and previous is not signal.default_int_handler:  # Python's Ctrl-C: KeyboardInterrupt
             previous(signum, None)  # submitit: checkpoint() -> requeue the same command, then exit
         raise Preempted(
             f"stopped by {signal.Signals(signum).name} at step {state.global_step}; checkpoint saved in "

@@ -103,6 +103,27 @@ def precompose(config_name: str, overrides: list[str]) -> None:
         GlobalHydra.instance().clear()
 
 
+def swept_keys(config_name: str, overrides: list[str]) -> list[str]:
+    """The keys a multirun varies: its command line's `key=a,b` overrides and the experiment's
+    `hydra.sweeper.params`."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    given = [o for o in overrides if "=" in o and not o.startswith("hydra")]
+    keys = [o.split("=", 1)[0].lstrip("+~") for o in given if _is_sweep(o)]
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name=config_name, overrides=[o for o in given if not _is_sweep(o)],
+                          return_hydra_config=True)
+        keys += [k for k, v in (cfg.hydra.sweeper.get("params") or {}).items() if "," in str(v)]
+    except Exception:  # noqa: BLE001 - Hydra reports a bad override itself
+        pass
+    finally:
+        GlobalHydra.instance().clear()
+    return list(dict.fromkeys(keys))
+
+
 def run_hydra_app(task_fn: Callable, config_name: str) -> None:
     """Run `task_fn(cfg)` as a Hydra app with one-line errors for anything the user can fix."""
     import hydra
@@ -119,6 +140,10 @@ def run_hydra_app(task_fn: Callable, config_name: str) -> None:
             precompose(config_name, overrides)
 
     multirun = "-m" in argv or "--multirun" in argv
+    if multirun and config_name == "config" and not any(o.startswith("sweep_keys=") for o in overrides):
+        keys = swept_keys(config_name, overrides)
+        if keys:  # every job names its directory after the values it sweeps
+            sys.argv.append(f"sweep_keys=[{','.join(keys)}]")
     failures: list[str] = []
 
     @hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
@@ -135,7 +160,13 @@ def run_hydra_app(task_fn: Callable, config_name: str) -> None:
             print(f"error: {failures[-1]}", file=sys.stderr)
             return None
 
-    entry()
+    try:
+        entry()
+    except KeyboardInterrupt:
+        if full:
+            raise
+        fail("interrupted (Ctrl-C) before a checkpoint was saved; rerun the same command to resume from the latest "
+             "checkpoint, if any", code=130)
     if failures:
         print(f"error: {len(failures)} run(s) of the sweep failed: " + " | ".join(failures), file=sys.stderr)
         sys.exit(1)

@@ -66,10 +66,47 @@ def write_jsonl_atomic(path: str | os.PathLike, rows: list[dict[str, Any]]) -> N
     write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
+def checkpoint_step(path: str | os.PathLike) -> int | None:
+    """The step of a `checkpoint-<step>` directory, or None for any other name (`checkpoint-2-backup`)."""
+    tail = Path(path).name.removeprefix("checkpoint-")
+    return int(tail) if Path(path).name.startswith("checkpoint-") and tail.isdigit() else None
+
+
 def latest_checkpoint(run_dir: str | os.PathLike) -> str | None:
-    """The newest complete `checkpoints/checkpoint-<step>` of a run (one with its trainer state)."""
-    found = [p for p in (Path(run_dir) / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
-    return str(max(found, key=lambda p: int(p.name.rsplit("-", 1)[-1]))) if found else None
+    """The newest complete `checkpoints/checkpoint-<step>` of a run: one with its trainer state,
+    readable, and its weights. A newer one that is incomplete or corrupt is skipped with a warning
+    naming it."""
+    found = sorted((p for p in (Path(run_dir) / "checkpoints").glob("checkpoint-*") if checkpoint_step(p) is not None),
+                   key=checkpoint_step, reverse=True)
+    for p in found:
+        problem = _checkpoint_problem(p)
+        if problem is None:
+            return str(p)
+        logging.getLogger("reasonlab").warning("skipping checkpoint %s: %s", p, problem)
+    return None
+
+
+def _checkpoint_problem(path: Path) -> str | None:
+    state = path / "trainer_state.json"
+    if not state.is_file():
+        return "no trainer_state.json (interrupted while saving)"
+    try:
+        json.loads(state.read_text())
+    except ValueError:
+        return "trainer_state.json is unreadable"
+    weights = [w for w in path.iterdir() if w.suffix in (".safetensors", ".bin")]
+    if not weights:
+        return "no weights"
+    for w in weights:
+        if w.suffix == ".safetensors":
+            try:
+                from safetensors import safe_open
+
+                with safe_open(str(w), framework="pt") as fh:
+                    fh.keys()
+            except Exception:  # noqa: BLE001 - any failure to read the header: a corrupt file
+                return f"{w.name} is unreadable"
+    return None
 
 
 def provenance() -> dict[str, Any]:

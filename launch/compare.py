@@ -82,7 +82,7 @@ def difference(a: list[float], b: list[float]) -> tuple[Optional[float], Optiona
 
 
 def group_of(run_name: str) -> str:
-    return re.sub(r"-seed\d+$", "", run_name)
+    return re.sub(r"-seed\d+(?=,|$)", "", run_name)  # sft-arith-seed0,trainer.learning_rate=0.001 too
 
 
 def load_runs(root: Path) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
@@ -93,8 +93,12 @@ def load_runs(root: Path) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
         metrics = d / "metrics.json"
         if metrics.is_file():
             try:
-                groups.setdefault(group_of(d.name), []).append(json.loads(metrics.read_text()))
-            except json.JSONDecodeError:
+                row = json.loads(metrics.read_text())
+            except ValueError:  # not JSON, not UTF-8
+                row = None
+            if isinstance(row, dict):
+                groups.setdefault(group_of(d.name), []).append(row)
+            else:
                 incomplete.append(f"{d.name} (unreadable metrics.json)")
         elif any((d / sub).is_dir() for sub in (".hydra", "checkpoints", "final")):
             incomplete.append(d.name)

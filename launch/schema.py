@@ -127,13 +127,48 @@ class RunConfig:
     output_root: str = MISSING  # where run directories go
     run_name: str = MISSING  # named from the options, never from the clock
     run_dir: str = MISSING
+    sweep_keys: list[str] = field(default_factory=list)  # set by launch.cli in a multirun
 
     @staticmethod
     def check(cfg) -> None:
         """The top-level fields."""
         if cfg.resume not in ("auto", "force_restart"):
             raise ConfigError(f"resume must be auto or force_restart, got '{cfg.resume}'")
+        if cfg.seed < 0:
+            raise ConfigError(f"seed must be >= 0, got {cfg.seed}")
+        if cfg.logging_steps < 1:
+            raise ConfigError(f"logging_steps must be a positive integer, got {cfg.logging_steps}")
+        for group in ("trainer", "task"):
+            check_types(cfg[group], group)
         check_output_dir(cfg)
+
+
+def check_types(node, group: str) -> None:
+    """An option of an untyped group (trainer, task) has the type of its default in
+    conf/<group>/<name>.yaml: `trainer.learning_rate=abc` fails here, in one line."""
+    from omegaconf import OmegaConf
+
+    from launch.common import CONF_DIR
+
+    name = node.get("name")
+    path = CONF_DIR / group / f"{name}.yaml"
+    if not name or not path.is_file():
+        return
+    defaults = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    for key, default in defaults.items():
+        value = node.get(key)
+        if value is None or default is None or isinstance(default, str) and "${" in default:
+            continue
+        if isinstance(default, bool):
+            kind = None if isinstance(value, bool) else "true or false"
+        elif isinstance(default, float):
+            kind = None if isinstance(value, (int, float)) and not isinstance(value, bool) else "a number"
+        elif isinstance(default, int):
+            kind = None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+        else:
+            kind = None
+        if kind:
+            raise ConfigError(f"{group}.{key} must be {kind}, got {value!r}")
 
 
 @dataclass
@@ -148,8 +183,13 @@ class EvaluateConfig:
     @staticmethod
     def check(cfg) -> None:
         """The top-level fields."""
+        from pathlib import Path
+
         if not cfg.model.name_or_path:
             raise ConfigError("launch.evaluate needs model.name_or_path=<checkpoint directory, run directory or hub id>")
+        path = str(cfg.model.name_or_path)
+        if path.startswith(("/", ".", "~")) and not Path(path).expanduser().exists():
+            raise ConfigError(f"model.name_or_path: no such directory {path}")
         check_output_dir(cfg)
 
 
@@ -162,6 +202,11 @@ def check_output_dir(cfg) -> None:
     key, setting = ("run_dir", "output_root") if "run_dir" in cfg else ("output_dir", "output_dir")
     if key not in cfg or not cfg[key]:
         return
+    if key == "run_dir":
+        root, run_dir = Path(str(cfg.output_root)).resolve(), Path(str(cfg.run_dir)).resolve()
+        if run_dir == root or not run_dir.is_relative_to(root):
+            raise ConfigError(f"run_name '{cfg.run_name}' puts the run outside output_root ({cfg.output_root}); use a "
+                              "plain name")
     target = Path(str(cfg[key]))
     try:
         target.mkdir(parents=True, exist_ok=True)
@@ -171,6 +216,25 @@ def check_output_dir(cfg) -> None:
                           f"set {setting} to a writable directory") from None
 
 
+def check_finite(cfg) -> None:
+    """No setting is NaN or infinite (`trainer.learning_rate=nan` passes every `<= 0` check)."""
+    import math
+
+    from omegaconf import OmegaConf
+
+    def walk(node, prefix):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{prefix}{k}.")
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{prefix[:-1]}[{i}].")
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise ConfigError(f"{prefix[:-1]} must be a finite number, got {node}")
+
+    walk(OmegaConf.to_container(cfg, resolve=True), "")
+
+
 def validate(cfg) -> EvalConfig:
     """Check a composed run config (RunConfig, or EvaluateConfig for launch.evaluate) group by
     group; the first bad value raises ConfigError with one line. Returns the evaluator's settings,
@@ -178,6 +242,7 @@ def validate(cfg) -> EvalConfig:
     from eval.config import EvalConfig
 
     training = "trainer" in cfg
+    check_finite(cfg)
     (RunConfig if training else EvaluateConfig).check(cfg)
     Budget.check(cfg.budget, training=training)
     if training:
@@ -190,7 +255,28 @@ def validate(cfg) -> EvalConfig:
     return EvalConfig.from_run(cfg)
 
 
+def sweep_suffix(keys, *, _root_) -> str:
+    """`,key=value` for each swept key not already in the run name (trainer, task, seed); a
+    config group's value is its option's name."""
+    from omegaconf import DictConfig, OmegaConf
+
+    parts = []
+    for key in keys or []:
+        if key in ("trainer", "task", "seed"):
+            continue
+        value = OmegaConf.select(_root_, key, default=None)
+        if isinstance(value, DictConfig):
+            from hydra.core.hydra_config import HydraConfig
+
+            value = HydraConfig.get().runtime.choices.get(key) if HydraConfig.initialized() else None
+        parts.append(f"{key}={value}")
+    return "".join(f",{p}" for p in parts).replace("/", "_")
+
+
 def register() -> None:
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("sweep_suffix", sweep_suffix, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)

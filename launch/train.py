@@ -1,9 +1,10 @@
 """Train one method and evaluate it: `python -m launch.train trainer=<name> task=<name> model=<name> seed=<int>`.
 
 `train(cfg)` is a plain function (tests and the study call it directly); the Hydra app around it
-only composes the config. A run directory holds the composed config (.hydra/), `final/` (weights
-as safetensors, tokenizer, config), `samples.jsonl` and `metrics.json`, the last written at the
-very end, atomically: a run that failed leaves no metrics.json.
+only composes the config. A run directory holds its settings (run.json, launch/identity.py), the
+composed config (.hydra/config.yaml), `final/` (weights as safetensors, tokenizer, config),
+`samples.jsonl` and `metrics.json`, the last written at the very end, atomically: a run that
+failed leaves no metrics.json.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from launch.common import latest_checkpoint, provenance, quiet_libraries, seed_everything, write_json_atomic
+from core import ConfigError
+from launch import identity
+from launch.common import checkpoint_step, latest_checkpoint, provenance, quiet_libraries, seed_everything, write_json_atomic
 from launch.schema import validate
 from launch.scoring import load_reader, run_evaluation, score_checkpoint, task_from_cfg
 
@@ -67,41 +70,62 @@ def quiet_progress(trainer) -> None:
         trainer.add_callback(BarOnly())
 
 
-def prepare_run_dir(cfg: DictConfig, run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """(metrics of a complete run to reuse, or None; checkpoint to resume from, or None)."""
+def prepare_run_dir(cfg: DictConfig, run_dir: Path) -> tuple[dict[str, Any] | None, str | None, list[str]]:
+    """(metrics of a complete run to reuse, or None; checkpoint to resume from, or None; the
+    evaluation settings that changed since the run was recorded). A run recorded with other
+    training settings refuses (launch/identity.py)."""
     metrics_path = run_dir / "metrics.json"
     if cfg.resume == "force_restart":
-        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
-        metrics_path.unlink(missing_ok=True)
-        return None, None
+        for name in ("checkpoints", "final"):
+            shutil.rmtree(run_dir / name, ignore_errors=True)
+        for name in ("metrics.json", "samples.jsonl", "eval_history.jsonl", identity.RECORD):
+            (run_dir / name).unlink(missing_ok=True)
+        return None, None, []
+    changed = identity.compare(cfg, run_dir)
+    for name in ("metrics.json", "samples.jsonl"):
+        if (run_dir / name).is_dir():
+            raise ConfigError(f"{run_dir / name} is a directory, where the run writes a file; move it away")
     if metrics_path.is_file():
-        log.info("%s: already complete (%s); skipping it (resume=force_restart retrains)", cfg.run_name, metrics_path)
-        return json.loads(metrics_path.read_text()), None
+        try:
+            done = json.loads(metrics_path.read_text())
+        except ValueError:
+            raise ConfigError(f"{metrics_path} is unreadable (truncated?); resume=force_restart retrains the run, or "
+                              "delete it to evaluate the final checkpoint again") from None
+        if not changed:
+            log.info("%s: already complete (%s); skipping it (resume=force_restart retrains)", cfg.run_name, metrics_path)
+        return done, None, changed
     latest = latest_checkpoint(run_dir)
     if latest:
         log.info("%s: resuming from %s", cfg.run_name, latest)
-    return None, latest
+    return None, latest, changed
 
 
-def reevaluate_if_stale(cfg: DictConfig, eval_config: EvalConfig, done: dict[str, Any]) -> dict[str, Any]:
-    """A complete run scored by another evaluator version is re-scored, not retrained: its final
-    checkpoint goes through the current evaluator and metrics.json and samples.jsonl are
-    rewritten with the training fields kept, so a table never mixes evaluator versions."""
+def reevaluate_if_stale(cfg: DictConfig, eval_config: EvalConfig, done: dict[str, Any],
+                        changed: list[str] = ()) -> dict[str, Any]:
+    """A complete run scored by another evaluator version, or rerun with other evaluation settings
+    (`changed`), is re-scored, not retrained: its final checkpoint goes through the current
+    evaluator and metrics.json and samples.jsonl are rewritten with the training fields kept, so a
+    table never mixes evaluator versions or settings."""
     from eval.evaluator import EVALUATOR_VERSION
 
-    if done.get("eval/version") == EVALUATOR_VERSION:
+    if done.get("eval/version") == EVALUATOR_VERSION and not changed:
         return done
     run_dir = Path(cfg.run_dir)
     final = run_dir / "final"
+    why = (f"evaluation settings changed ({', '.join(changed)})" if changed else
+           f"scored by evaluator version {done.get('eval/version')}, now {EVALUATOR_VERSION}")
     if not (final / "config.json").is_file():
-        log.warning("%s: scored by evaluator version %s (now %s) and its final checkpoint is gone; keeping the old "
-                    "metrics (resume=force_restart retrains)", cfg.run_name, done.get("eval/version"), EVALUATOR_VERSION)
+        if changed:
+            raise ConfigError(f"{cfg.run_name}: {why}, and its final checkpoint is gone; resume=force_restart retrains it")
+        log.warning("%s: %s and its final checkpoint is gone; keeping the old metrics (resume=force_restart retrains)",
+                    cfg.run_name, why)
         return done
-    log.info("%s: scored by evaluator version %s, now %s: re-evaluating its final checkpoint (no retraining)",
-             cfg.run_name, done.get("eval/version"), EVALUATOR_VERSION)
+    log.info("%s: %s: re-evaluating its final checkpoint (no retraining)", cfg.run_name, why)
     metrics, _ = score_checkpoint(cfg, eval_config, str(final), run_dir)
     result = {**done, **metrics, **provenance()}
     write_json_atomic(run_dir / "metrics.json", result)
+    if changed:
+        identity.record(cfg, run_dir)
     return result
 
 
@@ -109,10 +133,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Train `cfg.trainer` from `cfg.model` on `cfg.task`, evaluate, write metrics.json; return the metrics."""
     quiet_libraries()
     eval_config = validate(cfg)  # every group, the evaluator's settings included: bad values fail before training
-    done, resume_from = prepare_run_dir(cfg, Path(cfg.run_dir))
-    if done is not None:
-        return reevaluate_if_stale(cfg, eval_config, done)
-    from launch.callbacks import PeriodicEval, SaveOnPreemption, StopOnNonFiniteLoss
+    with identity.RunLock(Path(cfg.run_dir)):
+        done, resume_from, changed = prepare_run_dir(cfg, Path(cfg.run_dir))
+        if done is not None:
+            return reevaluate_if_stale(cfg, eval_config, done, changed)
+        identity.record(cfg, Path(cfg.run_dir))
+        return _train(cfg, eval_config, resume_from)
+
+
+def _train(cfg: DictConfig, eval_config: EvalConfig, resume_from: str | None) -> dict[str, Any]:
+    from launch.callbacks import PeriodicEval, SaveOnPreemption, StopOnNonFiniteLoss, diverged, non_finite_weights
     from models import count_parameters, load_model, save_checkpoint, wrap_peft
     from trainers import TRAINERS, RunContext
 
@@ -120,6 +150,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.run_dir)
     seed_everything(cfg.seed)
     task = task_from_cfg(cfg)
+    if not task.examples("test"):
+        raise ConfigError(f"task {task.name} has no test problems, so the run could not be evaluated; give the data "
+                          "more rows, or rows with \"split\": \"test\"")
     reader = load_reader(cfg)
     model, tokenizer = load_model(cfg.model, task, seed=cfg.seed, init_from=cfg.model.init_from)
     task.use_tokenizer(tokenizer)  # chat prompts are rendered with the model's own template
@@ -142,11 +175,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     try:
-        trainer.train(resume_from_checkpoint=resume_from)
+        if resume_from and checkpoint_step(resume_from) >= trainer.args.max_steps:
+            # trained to the end, interrupted while saving or evaluating: nothing left to train
+            log.info("%s: %s is at max_steps=%d; saving and evaluating it", cfg.run_name, resume_from,
+                     trainer.args.max_steps)
+            from transformers.trainer_callback import TrainerState
+
+            trainer._load_from_checkpoint(resume_from)
+            trainer.state = TrainerState.load_from_json(str(Path(resume_from) / "trainer_state.json"))
+        else:
+            trainer.train(resume_from_checkpoint=resume_from)
     finally:
         preemption.restore()
     train_seconds = time.perf_counter() - t0
     model = trainer.model
+    if bad := non_finite_weights(model):  # the last steps, after the last log
+        raise diverged(f"{len(bad)} weight tensors became non-finite (first: {bad[0]})", trainer.state.global_step,
+                       trainer.args.output_dir)
     final = save_checkpoint(model, tokenizer, run_dir / "final")
 
     seed_everything(cfg.seed)

@@ -87,7 +87,7 @@ def load_pretrained(path: str, dtype: str = "float32", trust_remote_code: bool =
         model = AutoModelForCausalLM.from_pretrained(
             path, dtype=_dtype(dtype), trust_remote_code=trust_remote_code, use_safetensors=True
         )
-    except OSError as e:
+    except Exception as e:  # noqa: BLE001 - missing, truncated or corrupt files, an unknown model_type: one line
         raise ConfigError(f"could not load model '{path}': {first_line(e)}") from None
     if model.config.vocab_size < len(tokenizer):
         raise ConfigError(
@@ -135,7 +135,12 @@ def wrap_peft(model, peft_cfg: Mapping[str, Any]):
         target_modules=list(peft_cfg["target_modules"]),
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, lora)
+    try:
+        return get_peft_model(model, lora)
+    except ValueError as e:
+        names = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+        raise ConfigError(f"peft.target_modules={list(peft_cfg['target_modules'])} does not fit this model "
+                          f"({first_line(e)}); its linear layers: {', '.join(names)}") from None
 
 
 def save_checkpoint(model, tokenizer, out_dir: str | os.PathLike) -> Path:

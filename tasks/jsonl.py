@@ -20,8 +20,12 @@ def read_jsonl(path: Path, noun: str = "records") -> Iterator[tuple[int, dict[st
     """(line number, object) for every non-empty line; a ConfigError naming the file and line for
     a line that is not a JSON object, and for a file without any."""
     n = 0
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ConfigError(f"{path}:{lineno}: not valid UTF-8 (byte {e.start + 1}); save the file as UTF-8") from None
             if not line.strip():
                 continue
             try:
@@ -61,6 +65,10 @@ class JsonlTask(Task):
                 raise ConfigError(f"{where}: field 'prompt' must be a non-empty string")
             if not isinstance(row["answer"], (str, int, float)) or isinstance(row["answer"], bool):
                 raise ConfigError(f"{where}: field 'answer' must be a string or a number")
+            answer = str(row["answer"]).strip()
+            if not answer or answer.lower() in ("nan", "inf", "-inf", "infinity", "-infinity") or len(answer) > 100:
+                raise ConfigError(f"{where}: the answer {answer[:20]!r}{'...' if len(answer) > 20 else ''} can never be "
+                                  "matched (empty, not finite, or over 100 characters)")
             steps = row.get("steps", [])
             if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
                 raise ConfigError(f"{where}: field 'steps' must be a list of strings")

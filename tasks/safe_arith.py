@@ -128,6 +128,8 @@ def try_evaluate(text: str) -> Fraction | None:
 def parse_number(text: str) -> Fraction | None:
     """A plain number (`1,200`, `-3.50`, `.5`, `3/4`) as an exact fraction, else None."""
     text = text.strip()
+    if len(text) > 100:  # no answer is that long; and int() refuses over 4,300 digits
+        return None
     m = re.fullmatch(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?", text)
     if m and any(c.isdigit() for c in text):
         return Fraction(text.replace(",", ""))

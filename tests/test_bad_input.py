@@ -1,6 +1,7 @@
 """Bad input: non-zero exit, one clear line naming what is wrong and what to do, no metrics.json."""
 
 import json
+import re
 
 import pytest
 
@@ -64,6 +65,117 @@ def test_bad_input_one_line(tmp_path, args, pattern):
     task = [] if "task=jsonl" in args else ARITH_SMALL
     proc = run_cli("launch.train", *TINY, f"output_root={tmp_path}", *args, *task)
     _check(proc, tmp_path, pattern)
+
+
+# More bad settings, each with what it guards: (arguments, the error line, why the row exists).
+SETTINGS = [
+    (["trainer.learning_rate=abc"], r"trainer\.learning_rate must be a number, got 'abc'", "untyped trainer group"),
+    (["trainer.batch_size=abc"], r"trainer\.batch_size must be an integer, got 'abc'", "untyped trainer group"),
+    (["trainer.batch_size=2.5"], r"trainer\.batch_size must be an integer, got 2\.5", "no silent truncation"),
+    (["task.train_size=lots"], r"task\.train_size must be an integer, got 'lots'", "untyped task group"),
+    (["seed=-1"], r"seed must be >= 0, got -1", "numpy/torch seeding traceback"),
+    (["logging_steps=0"], r"logging_steps must be a positive integer", "TrainingArguments traceback"),
+    (["trainer.learning_rate=nan"], r"trainer\.learning_rate must be a finite number, got nan", "nan <= 0 is false"),
+    (["trainer.learning_rate=inf"], r"trainer\.learning_rate must be a finite number, got inf", "a run of NaN weights"),
+    (["budget.max_steps=2", "trainer=grpo", "trainer.num_generations=1"], r"num_generations must be >= 2",
+     "GRPO advantages of one completion"),
+    (["trainer=grpo", "trainer.temperature=0"], r"trainer\.temperature must be > 0", "sampling at T=0"),
+    (["peft=lora", "peft.target_modules=[no_such_proj]"], r"peft\.target_modules=\['no_such_proj'\] does not fit "
+     r"this model.*its linear layers: .*q_proj", "PEFT traceback after loading"),
+    (["run_name=../escaped"], r"run_name '\.\./escaped' puts the run outside output_root", "writes outside the root"),
+    (["run_name=."], r"puts the run outside output_root", "a run in the root itself"),
+    (["eval.pass_at_k.temperature=nan"], r"eval\.pass_at_k\.temperature must be a finite number", "nested NaN"),
+]
+
+
+@pytest.mark.parametrize("args, pattern, guards", SETTINGS, ids=[" ".join(r[0]) for r in SETTINGS])
+def test_more_bad_settings_one_line(tmp_path, args, pattern, guards):
+    out = tmp_path / "out"
+    proc = run_cli("launch.train", *TINY, *ARITH_SMALL, f"output_root={out}", *args)
+    _check(proc, out, pattern)
+    assert not (tmp_path / "escaped").exists()
+
+
+def _rows(n, **extra):
+    return "".join(json.dumps({"prompt": f"{i}+1?", "answer": str(i + 1), **extra}) + "\n" for i in range(n))
+
+
+# Bad data files: (file content, arguments, the error line, why the row exists).
+DATA = [
+    (b'{"prompt": "1+1?", "answer": "2"}\n{"prompt": "caf\xe9", "answer": "2"}\n', [], r"data\.jsonl:2: not valid UTF-8",
+     "UnicodeDecodeError naming no line"),
+    (b'{"prompt": "1+1?", "answer": ""}\n', [], r"data\.jsonl:1: the answer '' can never be matched", "empty gold"),
+    (b'{"prompt": "1+1?", "answer": NaN}\n', [], r"data\.jsonl:1: the answer 'nan' can never be matched", "NaN gold"),
+    (('{"prompt": "1+1?", "answer": "' + "9" * 5000 + '"}\n').encode(), [], r"data\.jsonl:1: the answer '9{20}'\.\.\. "
+     r"can never be matched", "int() over 4,300 digits"),
+    (_rows(4).encode(), ["trainer.target=answer_only"], r"has no test problems", "round(4 x 0.1) = 0 test rows"),
+    (_rows(20, split="train").encode(), ["trainer.target=answer_only"], r"has no test problems", "no test split"),
+]
+
+
+@pytest.mark.parametrize("content, args, pattern, guards", DATA, ids=[r[3] for r in DATA])
+def test_more_bad_data_files(tmp_path, content, args, pattern, guards):
+    data = tmp_path / "data.jsonl"
+    data.write_bytes(content)
+    out = tmp_path / "out"
+    proc = run_cli("launch.train", *TINY, f"output_root={out}", "task=jsonl", f"task.path={data}", *args)
+    _check(proc, out, pattern)
+
+
+def _corrupt(base_run, where, how):
+    import shutil
+
+    shutil.copytree(base_run / "final", where)
+    if how == "truncated weights":
+        data = (where / "model.safetensors").read_bytes()
+        (where / "model.safetensors").write_bytes(data[: len(data) // 2])
+    elif how == "empty weights":
+        (where / "model.safetensors").write_bytes(b"")
+    elif how == "unknown model_type":
+        cfg = json.loads((where / "config.json").read_text())
+        (where / "config.json").write_text(json.dumps({**cfg, "model_type": "no_such_model"}))
+    elif how == "tokenizer.json not JSON":
+        (where / "tokenizer.json").write_text("{not json")
+
+
+@pytest.mark.parametrize("how", ["truncated weights", "empty weights", "unknown model_type", "tokenizer.json not JSON"])
+def test_a_broken_model_directory_one_line(tmp_path, base_run, how):
+    """load_pretrained caught only OSError: every other way a directory can be broken was a traceback."""
+    broken = tmp_path / "broken"
+    _corrupt(base_run, broken, how)
+    out = tmp_path / "out"
+    proc = run_cli("launch.train", *TINY, *ARITH_SMALL, f"output_root={out}", f"model.init_from={broken}")
+    _check(proc, out, r"could not load model .*broken")
+
+
+@pytest.mark.parametrize("state, pattern", [
+    ("truncated metrics.json", r"metrics\.json is unreadable \(truncated\?\); resume=force_restart retrains"),
+    ("metrics.json is a directory", r"metrics\.json is a directory, where the run writes a file"),
+    ("unreadable run.json", r"run\.json is not a run record"),
+])
+def test_a_broken_run_directory_one_line(tmp_path, state, pattern):
+    """What a killed or hand-edited run directory can hold; found before training, not after."""
+    run = tmp_path / "sft-arith-seed0"
+    run.mkdir()
+    if state == "truncated metrics.json":
+        (run / "metrics.json").write_text('{"accuracy": 0.')
+    elif state == "metrics.json is a directory":
+        (run / "metrics.json").mkdir()
+    else:
+        (run / "run.json").write_text("{")
+    proc = run_cli("launch.train", *TINY, *ARITH_SMALL, f"output_root={tmp_path}")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert re.search(pattern, proc.stderr.strip().splitlines()[-1]), proc.stderr
+    assert not (run / "final").exists() and not (run / "checkpoints").exists()
+
+
+def test_evaluate_a_checkpoint_that_does_not_exist(tmp_path):
+    typo = tmp_path / "outputs" / "sft-aritm"
+    proc = run_cli("launch.evaluate", f"model.name_or_path={typo}", *ARITH_SMALL)
+    _check(proc, tmp_path, r"model\.name_or_path: no such directory .*sft-aritm")
+    assert not typo.exists()  # no <typo>/eval-arith/ left behind
+
+
 
 
 @pytest.mark.parametrize(

@@ -126,14 +126,25 @@ def test_non_finite_loss_stops_the_run_naming_the_step(tmp_path):
     from core import RunError
     from launch.callbacks import StopOnNonFiniteLoss
 
+    from safetensors.torch import save_file
+
     ckpt = tmp_path / "checkpoints" / "checkpoint-4"
     ckpt.mkdir(parents=True)
     (ckpt / "trainer_state.json").write_text("{}")
+    save_file({"w": torch.zeros(2)}, str(ckpt / "model.safetensors"))
     args, state = SimpleNamespace(output_dir=str(tmp_path / "checkpoints")), SimpleNamespace(global_step=5)
-    StopOnNonFiniteLoss().on_log(args, state, None, logs={"loss": 0.5})  # finite: nothing happens
+    model = torch.nn.Linear(2, 2)
+    StopOnNonFiniteLoss().on_log(args, state, None, logs={"loss": 0.5, "grad_norm": 1.0}, model=model)  # finite
     for bad in (float("nan"), float("inf")):
         with pytest.raises(RunError, match=r"loss became (nan|inf) at step 5.*last good checkpoint: .*checkpoint-4"):
             StopOnNonFiniteLoss().on_log(args, state, None, logs={"loss": bad})
+        # TRL logs a loss of 0.0 once the weights are NaN: the gradient norm and the weights still tell
+        with pytest.raises(RunError, match=r"grad norm became (nan|inf) at step 5"):
+            StopOnNonFiniteLoss().on_log(args, state, None, logs={"loss": 0.0, "grad_norm": bad})
+    with torch.no_grad():
+        model.bias[0] = float("nan")
+    with pytest.raises(RunError, match=r"1 weight tensors became non-finite \(first: bias\) at step 5"):
+        StopOnNonFiniteLoss().on_log(args, state, None, logs={"loss": 0.0}, model=model)
 
 
 def _run_until(args, path, sig, env=None):
@@ -211,3 +222,18 @@ def test_kill_during_evaluation_leaves_no_metrics_and_compare_says_incomplete(tm
     proc = run_cli("launch.compare", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "incomplete run skipped (no metrics.json): run" in proc.stderr
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_so_in_one_line(tmp_path, base_run):
+    """Ctrl-C (SIGINT) is handled like preemption: a checkpoint at the end of the step and one line,
+    no KeyboardInterrupt traceback; a rerun resumes."""
+    import re
+
+    args = [a.replace("budget.max_steps=6", "budget.max_steps=30").replace("checkpoint.every_steps=2",
+                                                                           "checkpoint.every_steps=10")
+            for a in _args("sft", tmp_path, base_run)]
+    code, err = _run_until(args, tmp_path / "run" / "checkpoints" / "checkpoint-10" / "trainer_state.json",
+                           signal.SIGINT)
+    assert code != 0 and "Traceback" not in err and "KeyboardInterrupt" not in err, err[-2000:]
+    assert re.search(r"error: stopped by SIGINT at step \d+; checkpoint saved", err.strip().splitlines()[-1]), err
+    assert not (tmp_path / "run" / "metrics.json").exists()

@@ -58,6 +58,11 @@ def check_options(method: Any) -> None:
         raise ConfigError(f"trainer.batch_size must be a positive integer, got {method.batch_size}")
     if method.learning_rate <= 0:
         raise ConfigError(f"trainer.learning_rate must be positive, got {method.learning_rate}")
+    if method.get("num_generations") is not None and method.num_generations < 2:
+        raise ConfigError(f"trainer.num_generations must be >= 2 (group-relative advantages compare completions of "
+                          f"one prompt), got {method.num_generations}")
+    if method.get("temperature") is not None and not method.temperature > 0:
+        raise ConfigError(f"trainer.temperature must be > 0 (sampling), got {method.temperature}")
 
 
 def common_args(ctx: RunContext) -> dict[str, Any]:
