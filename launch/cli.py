@@ -124,6 +124,24 @@ def swept_keys(config_name: str, overrides: list[str]) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
+# Hydra's flags that take a value (`--cfg job`, `-c job`): that value is not an override
+HYDRA_VALUE_FLAGS = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
+                     "--config-dir", "-cd", "--experimental-rerun")
+
+
+def overrides_of(argv: list[str]) -> list[str]:
+    """The key=value overrides of a command line, without Hydra's flags and their values."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in HYDRA_VALUE_FLAGS:
+            skip = True
+        elif not a.startswith("-"):
+            out.append(a)
+    return out
+
+
 def run_hydra_app(task_fn: Callable, config_name: str) -> None:
     """Run `task_fn(cfg)` as a Hydra app with one-line errors for anything the user can fix."""
     import hydra
@@ -132,12 +150,17 @@ def run_hydra_app(task_fn: Callable, config_name: str) -> None:
 
     register()
     argv = sys.argv[1:]
-    overrides = [a for a in argv if not a.startswith("-")]
+    if any(a in ("-h", "--help") for a in argv):
+        from launch.help import help_text
+
+        print(help_text(config_name))
+        sys.exit(0)
+    overrides = overrides_of(argv)
     full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     if not full:
         check_group_overrides(overrides)
-        if "-m" not in argv and "--multirun" not in argv:
-            precompose(config_name, overrides)
+        if not any(a.split("=")[0] in ("-m", "--multirun", *HYDRA_VALUE_FLAGS, "--info", "-i") for a in argv):
+            precompose(config_name, overrides)  # (--cfg job, --info: Hydra prints what it composes)
 
     multirun = "-m" in argv or "--multirun" in argv
     if multirun and config_name == "config" and not any(o.startswith("sweep_keys=") for o in overrides):

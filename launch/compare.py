@@ -101,7 +101,7 @@ def load_runs(root: Path) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
             else:
                 incomplete.append(f"{d.name} (unreadable metrics.json)")
         elif any((d / sub).is_dir() for sub in (".hydra", "checkpoints", "final")):
-            incomplete.append(d.name)
+            incomplete.append(f"{d.name} (no metrics.json)")
     return groups, incomplete
 
 
@@ -290,7 +290,7 @@ def compare(root: str | Path) -> Path:
         raise ConfigError(f"not a directory: {root} (give the study or sweep directory)")
     groups, incomplete = load_runs(root)
     for name in incomplete:
-        log.warning("incomplete run skipped (no metrics.json): %s", name)
+        log.warning("incomplete run skipped: %s", name)
     if not groups:
         from core import ConfigError
 
@@ -347,6 +347,11 @@ def main(argv: list[str] | None = None) -> None:
 
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s", datefmt="%H:%M:%S")
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("-h", "--help"):
+        print("usage: python -m launch.compare <study or sweep directory>\n\nGroups the directory's complete runs by "
+              "method (seeds of one method together), tests the study's claims with intervals, and writes report.md, "
+              "summary.csv and figures there. Runs without metrics.json are listed as incomplete.")
+        return
     if len(argv) != 1:
         fail("usage: python -m launch.compare <study or sweep directory>")
     try:

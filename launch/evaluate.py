@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from launch.common import provenance, quiet_libraries, write_json_atomic
 from launch.schema import validate
-from launch.scoring import score_checkpoint
+from launch.scoring import score_checkpoint, start_logger
 
 log = logging.getLogger("reasonlab")
 
@@ -22,11 +22,19 @@ log = logging.getLogger("reasonlab")
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     quiet_libraries()
     eval_config = validate(cfg)
+    if not cfg.progress:
+        eval_config = eval_config.replace(progress=False)
     out = Path(cfg.output_dir)
+    report_to = start_logger(cfg, out)
     metrics, task = score_checkpoint(cfg, eval_config, cfg.model.name_or_path, out)
     result = {"trainer": None, "task": task.name, "task_version": task.version, "model": cfg.model.name_or_path,
               "seed": cfg.seed, **metrics, **provenance()}
     write_json_atomic(out / "metrics.json", result)
+    if report_to:
+        import wandb
+
+        wandb.run.summary.update({k: v for k, v in result.items() if isinstance(v, (int, float, str))})
+        wandb.finish()
     log.info("accuracy %.3f, ood_accuracy %.3f -> %s/metrics.json", result["accuracy"], result["ood_accuracy"] or 0.0, out)
     return result
 

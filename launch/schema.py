@@ -179,6 +179,8 @@ class EvaluateConfig:
     model: ModelConf = field(default_factory=ModelConf)
     task: Any = MISSING
     output_dir: str = MISSING
+    logger: LoggerConf = field(default_factory=LoggerConf)
+    progress: bool = True  # progress bars; false turns eval.progress off too
 
     @staticmethod
     def check(cfg) -> None:
@@ -190,6 +192,7 @@ class EvaluateConfig:
         path = str(cfg.model.name_or_path)
         if path.startswith(("/", ".", "~")) and not Path(path).expanduser().exists():
             raise ConfigError(f"model.name_or_path: no such directory {path}")
+        LoggerConf.check(cfg.logger)
         check_output_dir(cfg)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -46,6 +47,35 @@ def load_reader(cfg: DictConfig):
     if not path.exists():
         raise ConfigError(f"eval.scorer path does not exist: {path} (use eval.scorer=self or a checkpoint directory)")
     return load_pretrained(str(resolve_checkpoint(path)), cfg.model.get("dtype", "float32"))
+
+
+def start_logger(cfg: DictConfig, run_dir: Path) -> list[str]:
+    """W&B when logger=wandb (offline without credentials); returns TRL's report_to. launch.train and
+    launch.evaluate both start it here."""
+    if cfg.logger.kind == "none":
+        return []
+    import wandb  # logger.kind is none or wandb (schema.LoggerConf.check)
+
+    mode = cfg.logger.mode or os.environ.get("WANDB_MODE")
+    if not mode:
+        has_key = bool(os.environ.get("WANDB_API_KEY")) or (Path.home() / ".netrc").is_file()
+        mode = "online" if has_key else "offline"
+        if not has_key:
+            log.info("W&B: no credentials found, logging offline (sync later with `wandb sync %s/wandb`)", run_dir)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    trainer = cfg.trainer.name if "trainer" in cfg else "evaluate"  # launch.evaluate trains nothing
+    wandb.init(
+        project=cfg.logger.project,
+        group=cfg.logger.group or Path(str(cfg.get("output_root") or run_dir.parent)).name,  # the study's or sweep's name
+        job_type=trainer,
+        name=cfg.get("run_name") or f"eval-{Path(str(cfg.model.name_or_path)).name}-{cfg.task.name}",
+        tags=[f"trainer:{trainer}", f"task:{cfg.task.name}", f"model:{cfg.model.kind}", f"seed:{cfg.seed}"],
+        config=config,
+        dir=str(run_dir),
+        mode=mode,
+        reinit="finish_previous",
+    )
+    return ["wandb"]
 
 
 def run_evaluation(cfg: DictConfig, eval_config: EvalConfig, model, tokenizer, task, out_dir: Path,

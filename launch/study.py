@@ -186,6 +186,11 @@ def log_report_to_wandb(root: Path, report: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s", datefmt="%H:%M:%S")
     argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in argv):
+        from launch.help import help_text
+
+        print(help_text("study"))
+        return
     study = OmegaConf.load(CONF_DIR / "study.yaml")
     try:
         over = OmegaConf.from_dotlist(argv)

@@ -11,51 +11,23 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from core import ConfigError
 from launch import identity
 from launch.common import checkpoint_step, latest_checkpoint, provenance, quiet_libraries, seed_everything, write_json_atomic
 from launch.schema import validate
-from launch.scoring import load_reader, run_evaluation, score_checkpoint, task_from_cfg
+from launch.scoring import load_reader, run_evaluation, score_checkpoint, start_logger, task_from_cfg
 
 if TYPE_CHECKING:
     from eval.config import EvalConfig
 
 log = logging.getLogger("reasonlab")
-
-
-def start_logger(cfg: DictConfig, run_dir: Path) -> list[str]:
-    """W&B when logger=wandb (offline without credentials); returns TRL's report_to."""
-    if cfg.logger.kind == "none":
-        return []
-    import wandb  # logger.kind is none or wandb (schema.LoggerConf.check)
-
-    mode = cfg.logger.mode or os.environ.get("WANDB_MODE")
-    if not mode:
-        has_key = bool(os.environ.get("WANDB_API_KEY")) or (Path.home() / ".netrc").is_file()
-        mode = "online" if has_key else "offline"
-        if not has_key:
-            log.info("W&B: no credentials found, logging offline (sync later with `wandb sync %s/wandb`)", run_dir)
-    config = OmegaConf.to_container(cfg, resolve=True)
-    wandb.init(
-        project=cfg.logger.project,
-        group=cfg.logger.group or Path(cfg.output_root).name,  # the study's or sweep's name
-        job_type=cfg.trainer.name,
-        name=cfg.run_name,
-        tags=[f"trainer:{cfg.trainer.name}", f"task:{cfg.task.name}", f"model:{cfg.model.kind}", f"seed:{cfg.seed}"],
-        config=config,
-        dir=str(run_dir),
-        mode=mode,
-        reinit="finish_previous",
-    )
-    return ["wandb"]
 
 
 def quiet_progress(trainer) -> None:

@@ -74,3 +74,40 @@ def test_accelerate_configs(name):
     if name.startswith("deepspeed"):
         assert cfg["deepspeed_config"]["zero_stage"] == int(name[-1])
     assert subprocess.run(["bash", "-n", str(ROOT / "launch" / "slurm.sbatch")]).returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module, expect", [
+    ("launch.train", [r"trainer\s+entropy_rlvr, grpo, rlag, rlsf, sft", r"budget\.max_steps=300\s+optimizer steps",
+                      r"trainer\.max_length=192\s+prompt \+ completion tokens", r"eval\.probes=\[pass_at_k"]),
+    ("launch.evaluate", [r"model\.name_or_path=<checkpoint", r"logger\s+none, wandb", r"eval\.scorer=self"]),
+    ("launch.study", [r"seeds=\[0\]\s+seeds of every method", r"jobs=2"]),
+    ("launch.compare", [r"usage: python -m launch\.compare <study or sweep directory>"]),
+])
+def test_help_lists_groups_and_keys_with_their_comments(tmp_path, module, expect):
+    import re
+
+    proc = run_cli(module, "--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for pattern in expect:
+        assert re.search(pattern, proc.stdout), (pattern, proc.stdout[:2000])
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flags", [["--cfg", "job"], ["-c", "job"], ["--cfg=job"], ["--cfg", "hydra"]])
+def test_print_the_composed_config(tmp_path, flags):
+    proc = run_cli("launch.train", *flags, "budget.max_steps=3", f"output_root={tmp_path / 'out'}")
+    assert proc.returncode == 0, proc.stderr
+    assert ("max_steps: 3" if "job" in flags[-1] else "sweeper:") in proc.stdout
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_evaluate_takes_logger_and_progress(tmp_path, base_run):
+    out = tmp_path / "ev"
+    proc = run_cli("launch.evaluate", f"model.name_or_path={base_run}", "logger=none", "progress=false",
+                   "budget.eval_samples=4", "eval.probes=[cot]", *ARITH_SMALL, f"output_dir={out}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((out / "metrics.json").read_text())["eval/num_samples"] == 4
+    assert "eval generate" not in proc.stderr  # no progress bars
