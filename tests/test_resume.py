@@ -221,7 +221,7 @@ def test_kill_during_evaluation_leaves_no_metrics_and_compare_says_incomplete(tm
     _run([*_args("sft", out, base_run)[:-1], "run_name=other"])  # one complete run beside it
     proc = run_cli("launch.compare", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert "incomplete run skipped (no metrics.json): run" in proc.stderr
+    assert "incomplete run skipped: run (no metrics.json)" in proc.stderr
 
 
 def test_ctrl_c_saves_a_checkpoint_and_says_so_in_one_line(tmp_path, base_run):
