@@ -23,11 +23,18 @@ def diverged(what: str, step: int, output_dir: str) -> RunError:
                     + ". Lower trainer.learning_rate or check the data")
 
 
-def non_finite_weights(model) -> list[str]:
-    """Names of the parameters holding a NaN or an infinity."""
+def check_weights(model, step: int, output_dir: str, discard: Path | None = None) -> None:
+    """Raise `diverged` when a parameter holds a NaN or an infinity, first deleting `discard` (a
+    checkpoint of those weights, never to be resumed from)."""
+    import shutil
+
     import torch
 
-    return [name for name, p in model.named_parameters() if not bool(torch.isfinite(p.detach()).all())]
+    bad = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p.detach()).all())]
+    if bad:
+        if discard is not None:
+            shutil.rmtree(discard, ignore_errors=True)
+        raise diverged(f"{len(bad)} weight tensors became non-finite (first: {bad[0]})", step, output_dir)
 
 
 class StopOnNonFiniteLoss(TrainerCallback):
@@ -40,18 +47,14 @@ class StopOnNonFiniteLoss(TrainerCallback):
             value = (logs or {}).get(key)
             if isinstance(value, (int, float)) and not math.isfinite(value):
                 raise diverged(f"the training {key.replace('_', ' ')} became {value}", state.global_step, args.output_dir)
-        if model is not None and (bad := non_finite_weights(model)):
-            raise diverged(f"{len(bad)} weight tensors became non-finite (first: {bad[0]})", state.global_step,
-                           args.output_dir)
+        if model is not None:
+            check_weights(model, state.global_step, args.output_dir)
 
     def on_save(self, args, state, control, model=None, **kwargs):
         """Never leave a checkpoint of non-finite weights to resume from."""
-        if model is not None and (bad := non_finite_weights(model)):
-            import shutil
-
-            shutil.rmtree(Path(args.output_dir) / f"checkpoint-{state.global_step}", ignore_errors=True)
-            raise diverged(f"{len(bad)} weight tensors became non-finite (first: {bad[0]})", state.global_step,
-                           args.output_dir)
+        if model is not None:
+            check_weights(model, state.global_step, args.output_dir,
+                          discard=Path(args.output_dir) / f"checkpoint-{state.global_step}")
 
 
 class Preempted(RunError):

@@ -17,16 +17,12 @@ import sys
 from typing import Callable
 
 from core import ConfigError, RewardError, RunError, did_you_mean
-from launch.common import CONF_DIR
+from launch.common import CONF_DIR, group_options
 
 
 def fail(message: str, code: int = 2) -> None:
     print(f"error: {message}", file=sys.stderr)
     sys.exit(code)
-
-
-def group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
 def check_group_overrides(overrides: list[str]) -> None:

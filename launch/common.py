@@ -66,6 +66,28 @@ def write_jsonl_atomic(path: str | os.PathLike, rows: list[dict[str, Any]]) -> N
     write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
+def group_options(group: str) -> list[str]:
+    """The options of a config group: the files of conf/<group>/."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def flatten(cfg) -> dict[str, Any]:
+    """A composed config's leaves (lists are leaves), resolved, by dotted key."""
+    from omegaconf import OmegaConf
+
+    flat: dict[str, Any] = {}
+
+    def walk(node, prefix):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{prefix}{k}.")
+        else:
+            flat[prefix[:-1]] = node
+
+    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    return flat
+
+
 def checkpoint_step(path: str | os.PathLike) -> int | None:
     """The step of a `checkpoint-<step>` directory, or None for any other name (`checkpoint-2-backup`)."""
     tail = Path(path).name.removeprefix("checkpoint-")

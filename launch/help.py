@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from launch.common import CONF_DIR
+from launch.common import CONF_DIR, group_options
 
 USAGE = {
     "config": "python -m launch.train [group=option ...] [key=value ...]   (-m key=a,b ...: a sweep, one run per value)",
@@ -46,10 +46,6 @@ def commented_keys(path: Path, prefix: str = "") -> list[tuple[str, str, str]]:
             continue
         out.append((prefix + ".".join(k for _, k in stack), value, comment))
     return out
-
-
-def group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
 def help_text(entry: str) -> str:

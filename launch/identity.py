@@ -31,7 +31,7 @@ from typing import Any, Optional
 from omegaconf import OmegaConf
 
 from core import ConfigError
-from launch.common import write_json_atomic, write_text_atomic
+from launch.common import flatten, write_json_atomic, write_text_atomic
 
 log = logging.getLogger("reasonlab")
 
@@ -47,17 +47,7 @@ def _under(key: str, prefixes) -> bool:
 
 def settings(cfg) -> dict[str, Any]:
     """The run's result-changing settings, flattened to dotted keys."""
-    flat: dict[str, Any] = {}
-
-    def walk(node, prefix):
-        if isinstance(node, dict):
-            for k, v in node.items():
-                walk(v, f"{prefix}{k}.")
-        else:
-            flat[prefix[:-1]] = node
-
-    walk(OmegaConf.to_container(cfg, resolve=True), "")
-    return {k: v for k, v in sorted(flat.items()) if not _under(k, IGNORED)}
+    return {k: v for k, v in sorted(flatten(cfg).items()) if not _under(k, IGNORED)}
 
 
 def fingerprint(values: dict[str, Any]) -> str:

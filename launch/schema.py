@@ -223,19 +223,12 @@ def check_finite(cfg) -> None:
     """No setting is NaN or infinite (`trainer.learning_rate=nan` passes every `<= 0` check)."""
     import math
 
-    from omegaconf import OmegaConf
+    from launch.common import flatten
 
-    def walk(node, prefix):
-        if isinstance(node, dict):
-            for k, v in node.items():
-                walk(v, f"{prefix}{k}.")
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                walk(v, f"{prefix[:-1]}[{i}].")
-        elif isinstance(node, float) and not math.isfinite(node):
-            raise ConfigError(f"{prefix[:-1]} must be a finite number, got {node}")
-
-    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    for key, value in flatten(cfg).items():
+        for i, v in enumerate(value if isinstance(value, list) else [value]):
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"{key}{f'[{i}]' if isinstance(value, list) else ''} must be a finite number, got {v}")
 
 
 def validate(cfg) -> EvalConfig:

@@ -114,7 +114,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _train(cfg: DictConfig, eval_config: EvalConfig, resume_from: str | None) -> dict[str, Any]:
-    from launch.callbacks import PeriodicEval, SaveOnPreemption, StopOnNonFiniteLoss, diverged, non_finite_weights
+    from launch.callbacks import PeriodicEval, SaveOnPreemption, StopOnNonFiniteLoss, check_weights
     from models import count_parameters, load_model, save_checkpoint, wrap_peft
     from trainers import TRAINERS, RunContext
 
@@ -161,9 +161,7 @@ def _train(cfg: DictConfig, eval_config: EvalConfig, resume_from: str | None) ->
         preemption.restore()
     train_seconds = time.perf_counter() - t0
     model = trainer.model
-    if bad := non_finite_weights(model):  # the last steps, after the last log
-        raise diverged(f"{len(bad)} weight tensors became non-finite (first: {bad[0]})", trainer.state.global_step,
-                       trainer.args.output_dir)
+    check_weights(model, trainer.state.global_step, trainer.args.output_dir)  # the last steps, after the last log
     final = save_checkpoint(model, tokenizer, run_dir / "final")
 
     seed_everything(cfg.seed)
