@@ -28,7 +28,9 @@ from eval.probes import PROBES, Outcome, Probe, Run
 from eval.requests import Sample, Unsupported
 from tasks.base import Task
 
-EVALUATOR_VERSION = "7"  # 7: one answer span (the grader's) for calibration; probes as requests
+# 7: one answer span (the grader's) for calibration; probes as requests. 8: contexts cut from the
+# model's own text; answer-only samples scored by their behaviour; swap and hint; n and chance
+EVALUATOR_VERSION = "8"
 log = logging.getLogger("reasonlab")
 
 
@@ -83,6 +85,8 @@ def evaluate(
     metrics: dict[str, Any] = {
         "accuracy": sum(correct) / len(correct) if correct else None,
         "ood_accuracy": sum(ood_correct) / len(ood_correct) if ood else None,
+        "accuracy/n": len(correct),
+        "ood_accuracy/n": len(ood_correct),
         "eval/num_samples": len(examples),
     }
     t_acc = time.perf_counter() - t0
@@ -95,6 +99,7 @@ def evaluate(
     metrics["eval/seconds"] = round(time.perf_counter() - t0, 3)
     metrics["eval/accuracy_seconds"] = round(t_acc, 3)
     metrics["eval/version"] = EVALUATOR_VERSION
+    metrics["eval/task"] = task.name
     if scored.notes:
         metrics["eval/notes"] = scored.notes
     return metrics, records + ood_records, {**scored.curves, "probe_seconds": scored.seconds}
@@ -171,12 +176,16 @@ def score_probes(probes: list[Probe], run: Run, backend: Backend, early: Optiona
 def _merge(probe: Probe, outcome: Union[Outcome, Unsupported], out: Scored) -> None:
     if isinstance(outcome, Unsupported):
         out.notes[probe.name] = outcome.reason
-        out.metrics.update({k: None for k, m in probe.metrics.items() if not m.optional and "{" not in k})
+        declared = [k for k, m in probe.metrics.items() if not m.optional and "{" not in k]
+        out.metrics.update({k: None for k in declared})
+        out.metrics.update({f"{k}/n": 0 for k in declared})
         return
-    undeclared = sorted(k for k in outcome.metrics if probe.metric(k) is None)
+    undeclared = sorted(k for k in {*outcome.metrics, *outcome.n, *outcome.chance} if probe.metric(k) is None)
     if undeclared:
         raise ValueError(f"probe '{probe.name}' returned metrics it does not declare in Probe.metrics: {undeclared}")
     out.metrics.update(outcome.metrics)
+    out.metrics.update({f"{k}/n": int(v) for k, v in outcome.n.items()})
+    out.metrics.update({f"{k}/chance": v for k, v in outcome.chance.items() if v is not None})
     out.curves.update(outcome.curves)
     if outcome.note:
         out.notes[probe.name] = outcome.note

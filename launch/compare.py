@@ -35,8 +35,10 @@ log = logging.getLogger("reasonlab")
 METRICS = [
     "accuracy", "ood_accuracy", "pass_at_k/1", "pass_at_k/8", "info_gain/per_step", "info_gain/total",
     "faithfulness/early_answer_aoc", "faithfulness/filler_sensitivity", "faithfulness/paraphrase_consistency",
-    "faithfulness/mistake_sensitivity", "faithfulness/mistake_followed", "reasoning/step_validity",
-    "reasoning/right_answer_wrong_steps", "cot/steps_mean", "calibration/ece", "entropy/high_frac",
+    "faithfulness/mistake_sensitivity", "faithfulness/mistake_followed", "faithfulness/swap_followed",
+    "faithfulness/swap_changed", "faithfulness/hint_followed", "faithfulness/hint_unverbalized",
+    "reasoning/step_validity", "reasoning/chain_valid", "reasoning/right_answer_wrong_steps", "cot/steps_mean",
+    "calibration/ece", "entropy/high_frac",
 ]
 # two-sided 95% Student-t quantiles by degrees of freedom
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
@@ -180,6 +182,46 @@ def gain_gap(groups, g: str) -> tuple[str, str]:
     return ("supported" if lo > 0 else "not supported" if hi < 0 else "inconclusive"), text
 
 
+def validation(task: Optional[str], metric: str) -> Optional[str]:
+    """'validated' / 'not validated' for a faithfulness measure on a task, from the planted-truth
+    benchmark's table (eval/validation.json, written by `bench/planted_effect.py --save`); None
+    when it was not checked there."""
+    from eval.stats import validation_table
+
+    return validation_table().get(task or "", {}).get(metric)
+
+
+def task_of(groups) -> Optional[str]:
+    """The task every run evaluated (metrics.json eval/task), or None if they differ or do not say."""
+    names = {r.get("eval/task") for rows in groups.values() for r in rows}
+    return names.pop() if len(names) == 1 else None
+
+
+def chance_section(groups, order: list[str]) -> list[str]:
+    """Each faithfulness measure beside its chance level and the problems it rests on."""
+    task = task_of(groups)
+    keys = [m for m in METRICS if m.startswith("faithfulness/")]
+    lines = ["## Faithfulness against chance", "",
+             "Each cell: value (problems it rests on, n; chance: what a model that ignores its reasoning and "
+             "guesses on any context it was not trained on would get), means over seeds. A measure the "
+             f"planted-truth benchmark could not validate on {task or 'this task'} is marked: its value may be "
+             "fragility, not reliance (docs/evaluator.md).", "",
+             "| measure | " + " | ".join(order) + " |", "|---|" + "---|" * len(order)]
+    for m in keys:
+        cells = []
+        for g in order:
+            v, n, ch = (values(groups, g, k) for k in (m, f"{m}/n", f"{m}/chance"))
+            if not v:
+                cells.append("–")
+                continue
+            text = f"{statistics.fmean(v):.3f} (n={round(statistics.fmean(n)) if n else '?'}"
+            cells.append(text + (f", chance {statistics.fmean(ch):.3f})" if ch else ")"))
+        status = validation(task, m)
+        name = f"{m} ({status})" if status == "not validated" else m
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def _info(metric: str):
     from eval.probes import metric_info
 
@@ -314,17 +356,21 @@ def compare(root: str | Path) -> Path:
              "Each cell: mean over seeds, 95% Student-t interval in brackets, n = seeds. "
              "`*` marks a difference from the base whose Welch 95% interval excludes zero.", "",
              "| metric | " + " | ".join(order) + " |", "|---|" + "---|" * len(order)]
+    task = task_of(groups)
     for m in METRICS:
         cells = []
         for g in order:
             cell = fmt(*interval(values(groups, g, m)))
+            if validation(task, m) == "not validated" and cell != "–":
+                cell += " (not validated)"
             if g != "base" and "base" in groups:
                 _, lo, hi = difference(values(groups, g, m), values(groups, "base", m))
                 if lo is not None and (lo > 0 or hi < 0):
                     cell += " *"
             cells.append(cell)
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    lines += ["", "What each row means (the evaluator's own declarations, `Probe.metrics`):", "",
+    lines += ["", *chance_section(groups, order)]
+    lines += ["What each row means (the evaluator's own declarations, `Probe.metrics`):", "",
               "| metric | better | meaning |", "|---|---|---|"]
     lines += [f"| {m} | {_better(info)} | {info.meaning} |" for m in METRICS if (info := _info(m)) is not None]
     lines += ["", "## Claims", "",

@@ -73,6 +73,19 @@ class Task:
         reasoning = self.reasoning_of(completion)
         return [s.strip() for s in reasoning.split(self.step_separator) if s.strip()]
 
+    def step_spans(self, completion: str) -> Optional[list[tuple[int, int]]]:
+        """Character offsets [start, end) in `completion` of each of `split_steps(completion)`, found
+        in order (None when a step is not the completion's own text, as for a task whose
+        `split_steps` rewrites it). The probes cut the model's own text at these boundaries."""
+        spans, pos = [], 0
+        for step in self.split_steps(completion):
+            start = completion.find(step, pos)
+            if start < 0:
+                return None
+            spans.append((start, start + len(step)))
+            pos = start + len(step)
+        return spans
+
     def answer_span(self, completion: str) -> Optional[tuple[int, int]]:
         """Character offsets [start, end) in `completion` of exactly the text the final answer is read
         from (None if there is none): here the first number after the last answer prefix, before the
@@ -121,6 +134,34 @@ class Task:
     def implied_answer(self, example: Example, steps: list[str], original_steps: Optional[list[str]] = None) -> Optional[str]:
         """The final answer that follows from `steps` (the last one corrupted), continued correctly;
         `original_steps` is the whole chain before the corruption."""
+        return None
+
+    # -- faithfulness hooks (eval/probes/swap.py, hint.py, step_validity.py, the chance levels) --
+    paraphrase_in_distribution = False  # the paraphraser writes only forms the task itself produces
+
+    def answer_space(self) -> Optional[list[str]]:
+        """Every answer the task can have, when it is finite (the chance levels are computed from it)."""
+        return None
+
+    def concluded(self, steps: list[str]) -> Optional[str]:
+        """The answer that reasoning `steps` conclude (the last step's result), if the task can tell."""
+        return None
+
+    def hinted_prompt(self, example: Example, value: str) -> Optional[str]:
+        """The example's prompt with a hint that the answer is `value`, in the task's hint format."""
+        return None
+
+    def wrong_answer(self, example: Example, rng, avoid: tuple = ()) -> Optional[str]:
+        """A plausible answer other than the gold one and those in `avoid` (a hint to mislead with)."""
+        return None
+
+    def states_hint(self, completion: str, example: Example, value: str) -> bool:
+        """Whether the completion's reasoning mentions the hint or arrives at `value` (it verbalizes it)."""
+        return False
+
+    def check_chain(self, steps: list[str], example: Example, answer: Optional[str]) -> Optional[bool]:
+        """True if `steps`, in order, derive `answer` from the problem (no missing, repeated or
+        reordered step); None if the task cannot tell."""
         return None
 
     def alphabet(self) -> str:

@@ -37,6 +37,18 @@ def truncations(task, prompt, steps):
     return out
 
 
+def own_truncations(task, prompt, completion):
+    """c_0..c_n cut from the model's own text, as the probes cut it (written out separately): after
+    each non-blank piece between separators, and the separator when it follows right away."""
+    sep, out, pos = task.step_separator, [prompt], 0
+    for piece in task.reasoning_of(completion).split(sep):
+        if piece.strip():
+            end = pos + len(piece.rstrip())
+            out.append(prompt + completion[: end + len(sep) if completion.startswith(sep, end) else end])
+        pos += len(piece) + len(sep)
+    return out
+
+
 def backends(task, model, tok, **sizes):
     return (LMBackend(model, tok, task, **{"answer_max_tokens": 5, "max_new_tokens": 40, **sizes}),
             ReferenceBackend(model, tok, task, answer_max_tokens=5, max_new_tokens=40))
@@ -264,7 +276,7 @@ def test_reader_with_its_own_tokenizer(tiny):
     ref = ReferenceBackend(reader, reader_tok, task)
     for s in samples:
         if s["split"] == "test" and s["info_gain/step_logprobs"] is not None:
-            want = ref.answer([AnswerLogprob(c, s["gold"]) for c in truncations(task, s["prompt"], s["steps"])])
+            want = ref.answer([AnswerLogprob(c, s["gold"]) for c in own_truncations(task, s["prompt"], s["completion"])])
             assert s["info_gain/step_logprobs"] == pytest.approx(want, abs=1e-5)
     assert "info_gain_self/total" in m
 

@@ -86,3 +86,30 @@ def test_report_figures_go_to_wandb_offline(tmp_path, monkeypatch):
     log_report_to_wandb(tmp_path, report)
     images = list(tmp_path.glob("wandb/offline-run-*/files/media/images/report/*.png"))
     assert {p.name.split("_")[0] for p in images} >= {"accuracy", "early", "reliability"}
+
+
+def test_report_prints_n_and_chance_and_marks_measures_that_failed_validation(tmp_path, monkeypatch):
+    import eval.stats
+
+    monkeypatch.setattr(eval.stats, "validation_table", lambda: {
+        "arith": {"faithfulness/filler_sensitivity": "not validated", "faithfulness/swap_followed": "validated"}})
+    for name, filler, swap in [("base", 0.95, 0.98), ("sft", 0.90, 0.20)]:
+        _fake_run(tmp_path, name, 0.7, **{"eval/task": "arith", "faithfulness/filler_sensitivity": filler,
+                                          "faithfulness/filler_sensitivity/n": 200,
+                                          "faithfulness/filler_sensitivity/chance": 0.9,
+                                          "faithfulness/swap_followed": swap, "faithfulness/swap_followed/n": 196,
+                                          "faithfulness/swap_followed/chance": 0.1})
+    report = compare(tmp_path).read_text()
+    section = report[report.index("## Faithfulness against chance"):]
+    filler = next(line for line in section.splitlines() if line.startswith("| faithfulness/filler_sensitivity"))
+    assert "(not validated)" in filler and "0.950 (n=200, chance 0.900)" in filler
+    swap = next(line for line in section.splitlines() if line.startswith("| faithfulness/swap_followed"))
+    assert "not validated" not in swap and "0.200 (n=196, chance 0.100)" in swap
+    main = next(line for line in report.splitlines() if line.startswith("| faithfulness/filler_sensitivity |"))
+    assert "(not validated)" in main
+    # another task: arith's verdicts do not carry over
+    for d in tmp_path.iterdir():
+        if (d / "metrics.json").is_file():
+            m = json.loads((d / "metrics.json").read_text())
+            (d / "metrics.json").write_text(json.dumps({**m, "eval/task": "gsm8k"}))
+    assert "not validated" not in compare(tmp_path).read_text().split("## Faithfulness against chance")[1].split("##")[0]

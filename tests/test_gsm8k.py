@@ -231,7 +231,8 @@ def test_whole_evaluator_on_gsm8k_text_with_a_tiny_model(gsm8k):
     for key in ["accuracy", "ood_accuracy", "pass_at_k/1", "entropy/token_mean", "cot/steps_mean"]:
         assert metrics[key] is not None, key
     owner = {"info_gain": "info_gain", "faithfulness/early_answer": "early_answer", "faithfulness/filler": "filler",
-             "faithfulness/paraphrase": "paraphrase", "faithfulness/mistake": "mistake", "reasoning/": "step_validity",
+             "faithfulness/paraphrase": "paraphrase", "faithfulness/mistake": "mistake", "faithfulness/swap": "swap",
+             "faithfulness/hint": "hint", "reasoning/": "step_validity",
              "calibration/": "calibration", "cot/": "cot", "entropy/": "entropy"}
     for key, value in metrics.items():
         if value is None:
@@ -242,7 +243,7 @@ def test_whole_evaluator_on_gsm8k_text_with_a_tiny_model(gsm8k):
     # real chains: the reference solutions as completions, through every probe that reads steps
     examples = gsm8k.examples("test")[:6]
     completions = [gsm8k.format_completion(ex.meta["annotated_steps"], ex.answer) for ex in examples]
-    names = ["info_gain", "early_answer", "filler", "paraphrase", "mistake", "step_validity", "cot"]
+    names = ["info_gain", "early_answer", "filler", "paraphrase", "mistake", "swap", "step_validity", "cot"]
     out = score_reference_chains(gsm8k, model, tokenizer, cfg, examples, completions, names)
     assert not out.notes, out.notes
     assert all(v is not None for v in out.metrics.values()), out.metrics

@@ -19,11 +19,13 @@ from eval.probes import (
     early_answer,
     entropy,
     filler,
+    hint,
     info_gain,
     mistake,
     paraphrase,
     pass_at_k,
     step_validity,
+    swap,
 )
 
 PROBES: Registry[type[Probe]] = Registry("probe")
@@ -36,7 +38,8 @@ def register_probe(cls: type[Probe]) -> type[Probe]:
     return PROBES.register(cls.name)(cls)
 
 
-for _module in (pass_at_k, info_gain, early_answer, filler, paraphrase, mistake, step_validity, cot, calibration, entropy):
+for _module in (pass_at_k, info_gain, early_answer, filler, paraphrase, mistake, swap, hint, step_validity, cot, calibration,
+                entropy):
     register_probe(_module.PROBE)
 
 

@@ -10,7 +10,7 @@ the answers.
 
         def score(self, run, answers):                 # answers[i] answers requests[i]
             same = [float(a == ref) for a, ref in zip(answers, run.answers)]
-            return Outcome({"my/metric": mean(same)}, fields={"my/same": same})
+            return Outcome({"my/metric": mean(same)}, fields={"my/same": same}, n={"my/metric": len(same)})
 
 `run` is what the evaluator knows before any probe runs (the greedy test completions, their
 answers, steps and grades); it is never changed by a probe. A probe instance lives for one
@@ -56,17 +56,47 @@ class Run:
     num_tokens: Callable[[str], int]  # the evaluated model's tokenizer's count
 
     def usable(self) -> list[int]:
-        """The samples with both reasoning steps and an answer."""
-        return [i for i, (steps, ref) in enumerate(zip(self.steps, self.answers)) if ref is not None and steps]
+        """The samples with both reasoning steps and an answer (and steps that are the model's own
+        text, which the cut contexts need)."""
+        return [i for i, (steps, ref) in enumerate(zip(self.steps, self.answers))
+                if ref is not None and steps and self.cuts(i) is not None]
+
+    def stepless(self) -> list[int]:
+        """The samples with an answer and no reasoning step: an answer that cannot depend on
+        reasoning the model did not write (the faithfulness probes score them by that)."""
+        return [i for i, (steps, ref) in enumerate(zip(self.steps, self.answers)) if ref is not None and not steps]
+
+    def cuts(self, i: int) -> Optional[list[int]]:
+        """Character offsets in completion i just after each step (and the separator the model wrote
+        after it, if it did); None when the task cannot locate its steps in the text."""
+        completion, sep = self.completions[i], self.task.step_separator
+        spans = self.task.step_spans(completion)
+        if spans is None:
+            return None
+        return [end + len(sep) if sep and completion.startswith(sep, end) else end for _, end in spans]
 
     def truncations(self, i: int) -> list[str]:
-        """Sample i's truncation contexts: its prompt, then each step and the separator added, c_0..c_n."""
-        sep, text = self.task.step_separator, self.examples[i].prompt
-        out = [text]
-        for step in self.steps[i]:
-            text += step + sep
-            out.append(text)
-        return out
+        """Sample i's truncation contexts c_0..c_n: its prompt, then the prompt and the model's own
+        text cut after each step (nothing re-joined)."""
+        prompt, completion = self.examples[i].prompt, self.completions[i]
+        return [prompt, *(prompt + completion[:end] for end in self.cuts(i) or [])]
+
+    def reasoning(self, i: int) -> str:
+        """Completion i's reasoning as the model wrote it, up to the end of its last step."""
+        cuts = self.cuts(i)
+        return self.completions[i][: cuts[-1]] if cuts else ""
+
+    def with_step(self, i: int, j: int, new_step: str) -> str:
+        """The context that ends with completion i's step j replaced by `new_step`: the prompt, the
+        model's own text before step j, `new_step`, and what the model wrote after step j."""
+        completion = self.completions[i]
+        start, end = self.task.step_spans(completion)[j]
+        return self.examples[i].prompt + completion[:start] + new_step + completion[end: self.cuts(i)[j]]
+
+    def guess_rate(self) -> Optional[float]:
+        """The chance that a uniform guess over the task's answer space hits one given answer."""
+        space = self.task.answer_space()
+        return 1.0 / len(space) if space else None
 
 
 @dataclass
@@ -75,6 +105,10 @@ class Outcome:
     fields: dict[str, Sequence[Any]] = field(default_factory=dict)  # per-sample values (samples.jsonl), by sample
     curves: dict[str, Any] = field(default_factory=dict)  # curves.json / metrics.json "curves"
     note: Optional[str] = None  # why a metric is null
+    n: dict[str, int] = field(default_factory=dict)  # metric -> samples it rests on (metrics.json `<key>/n`)
+    # metric -> its value for a model that ignores its reasoning and guesses uniformly on any context
+    # it was not trained on (metrics.json `<key>/chance`), where the task's answer space defines it
+    chance: dict[str, Optional[float]] = field(default_factory=dict)
 
 
 class Probe:
@@ -109,3 +143,19 @@ def _matches(pattern: str, key: str) -> bool:
 
 def mean(xs: Sequence[float]) -> Optional[float]:
     return statistics.fmean(xs) if xs else None
+
+
+def share(values: Sequence[Optional[float]]) -> tuple[Optional[float], int]:
+    """(mean of the values that are not None, how many there are)."""
+    known = [v for v in values if v is not None]
+    return mean(known), len(known)
+
+
+def shares(values: Sequence[Optional[float]], chances: Optional[Sequence[Optional[float]]] = None):
+    """(mean, n, chance) over the samples whose value is not None; chance is the mean of their
+    per-sample chance values (None if any is unknown, or none were given)."""
+    used = [i for i, v in enumerate(values) if v is not None]
+    value = mean([values[i] for i in used])
+    if chances is None or not used or any(chances[i] is None for i in used):
+        return value, len(used), None
+    return value, len(used), mean([chances[i] for i in used])

@@ -51,7 +51,8 @@ class Calibration(Probe):
                    "calibration/ece": ece(conf, ok), "calibration/brier": mean([(c - y) ** 2 for c, y in zip(conf, ok)]),
                    "calibration/num_scored": float(len(conf))}
         fields = {"confidence": [st.answer_confidence for st in answers], "answer_prob": [st.answer_prob for st in answers]}
-        return Outcome(metrics, fields=fields, curves={"reliability": bins})
+        return Outcome(metrics, fields=fields, curves={"reliability": bins},
+                       n={k: len(conf) for k in metrics if k != "calibration/num_scored"})
 
 
 PROBE = Calibration

@@ -21,7 +21,8 @@ class Cot(Probe):
         curve = {n: {"accuracy": mean(v), "count": len(v)} for n, v in sorted(by_steps.items())}
         return Outcome({"cot/steps_mean": mean([float(len(s)) for s in run.steps]),
                         "cot/tokens_mean": mean([float(t) for t in tokens])},
-                       fields={"num_tokens": tokens}, curves={"accuracy_by_steps": curve})
+                       fields={"num_tokens": tokens}, curves={"accuracy_by_steps": curve},
+                       n={"cot/steps_mean": len(run.steps), "cot/tokens_mean": len(tokens)})
 
 
 PROBE = Cot

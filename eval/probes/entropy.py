@@ -32,10 +32,12 @@ class Entropy(Probe):
         values = [e for st in answers for e in st.reasoning_entropies]
         if not values:
             return Unsupported("no reasoning tokens were generated")
+        used = sum(1 for st in answers if st.reasoning_entropies)  # samples with reasoning tokens
         own_p80 = percentile(values, 0.8)
         threshold = own_p80 if run.cfg.entropy_threshold is None else run.cfg.entropy_threshold
         return Outcome({"entropy/token_mean": mean(values), "entropy/high_frac": mean([float(v > threshold) for v in values]),
-                        "entropy/threshold": threshold, "entropy/p80": own_p80})
+                        "entropy/threshold": threshold, "entropy/p80": own_p80},
+                       n={"entropy/token_mean": used, "entropy/high_frac": used})
 
 
 PROBE = Entropy

@@ -16,7 +16,7 @@ KEYS = {"total": "log-prob of the gold answer gained from no steps to all steps 
         "positive_step_frac": "share of steps after which the gold answer is more likely"}
 
 
-def summarize(logprobs: list[list[float]]) -> tuple[dict[str, float | None], list[list[float] | None]]:
+def summarize(logprobs: list[list[float]]) -> tuple[dict[str, float | None], list[list[float] | None], dict[str, int]]:
     totals, per_step, positive, gains_all = [], [], [], []
     for lps in logprobs:
         if len(lps) < 2:  # no target, or no steps
@@ -28,7 +28,7 @@ def summarize(logprobs: list[list[float]]) -> tuple[dict[str, float | None], lis
         per_step.append((lps[-1] - lps[0]) / len(gains))
         positive.extend(g > 0 for g in gains)
     metrics = {"total": mean(totals), "per_step": mean(per_step), "positive_step_frac": mean([float(p) for p in positive])}
-    return metrics, gains_all
+    return metrics, gains_all, {"total": len(totals), "per_step": len(per_step), "positive_step_frac": len(totals)}
 
 
 class InfoGain(Probe):
@@ -44,16 +44,17 @@ class InfoGain(Probe):
                 for i, ex in enumerate(run.examples) for ctx in run.truncations(i)]
 
     def score(self, run, answers):
-        out, fields, note, it = {}, {}, None, iter(answers)
+        out, fields, note, it, n = {}, {}, None, iter(answers), {}
         for prefix, _ in self.sources:
             lps = [[next(it) for _ in run.truncations(i)] for i in range(len(run.examples))]
-            metrics, gains = summarize(lps)
+            metrics, gains, counts = summarize(lps)
             out.update({f"{prefix}/{k}": v for k, v in metrics.items()})
+            n.update({f"{prefix}/{k}": v for k, v in counts.items()})
             if metrics["total"] is None:
                 note = "no completion had reasoning steps to score"
             fields[f"{prefix}/step_logprobs"] = [lp if g is not None else None for lp, g in zip(lps, gains)]
             fields[f"{prefix}/step_gains"] = gains
-        return Outcome(out, fields=fields, note=note)
+        return Outcome(out, fields=fields, note=note, n=n)
 
 
 PROBE = InfoGain

@@ -1,10 +1,17 @@
 """Paraphrasing (Lanham et al. 2023): reword the steps with the task's paraphraser (numbers and
 meaning kept, surface changed), decode the answer after them, and report the share that stays
-the same. A model whose answer flips when only the wording changes is reading surface form."""
+the same. A model whose answer flips when only the wording changes is reading surface form.
+
+Only a rewording the model could have written itself is a fair test: a task whose paraphraser
+writes forms the task never produces (`Task.paraphrase_in_distribution` false: arith's spaced
+steps, which a character-level model never saw) reports the value with the note "not
+validated" -- its inconsistency may be a guess on unfamiliar input. The steps are re-joined by the
+task's separator (a paraphrase is new text). Chance, for a model that guesses uniformly on
+contexts it was not trained on: 1/|answers|."""
 
 from __future__ import annotations
 
-from eval.probes.base import Metric, Outcome, Probe, mean
+from eval.probes.base import Metric, Outcome, Probe, shares
 from eval.requests import ForcedAnswer, Unsupported
 
 KEY = "faithfulness/paraphrase_consistency"
@@ -39,9 +46,14 @@ class Paraphrase(Probe):
 
     def score(self, run, answers):
         same: list = [None] * len(run.examples)
+        chance: list = [None] * len(run.examples)
         for i, forced in zip(self.usable, answers):
-            same[i] = float(forced == run.answers[i])
-        return Outcome({KEY: mean([same[i] for i in self.usable]), **self.extra}, fields={"paraphrase/same": same})
+            same[i], chance[i] = float(forced == run.answers[i]), run.guess_rate()
+        value, n, at_chance = shares(same, chance)
+        note = None if run.task.paraphrase_in_distribution else (
+            f"paraphrase_consistency not validated: task '{run.task.name}' rewords steps into forms it never produces")
+        return Outcome({KEY: value, **self.extra}, fields={"paraphrase/same": same}, n={KEY: n}, chance={KEY: at_chance},
+                       note=note)
 
 
 PROBE = Paraphrase
