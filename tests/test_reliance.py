@@ -22,6 +22,7 @@ import re
 
 import pytest
 
+from eval.config import EvalConfig
 from eval.evaluator import evaluate
 from eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample
 from eval.stats import against_chance, mean_interval
@@ -194,7 +195,9 @@ def test_answer_only_model_gets_the_values_its_behaviour_defines(plain):
 
 
 def test_every_measure_has_its_n_and_every_faithfulness_measure_its_chance(plain):
-    m, _ = run(plain, "follower")
+    m, _, _ = evaluate(None, None, plain, {**CFG, "probes": list(EvalConfig.default().probes), "entropy_threshold": None},
+                       backend=SmallModel(plain, "follower", False))
+    assert {"swap", "hint", "calibration", "pass_at_k"} <= set(EvalConfig.default().probes)
     measures = [k for k, v in m.items() if isinstance(v, float) and not k.startswith(("eval/", "curves"))
                 and not k.endswith(("/n", "/chance"))]
     assert measures

@@ -52,7 +52,7 @@ class Calibration(Probe):
                    "calibration/num_scored": float(len(conf))}
         fields = {"confidence": [st.answer_confidence for st in answers], "answer_prob": [st.answer_prob for st in answers]}
         return Outcome(metrics, fields=fields, curves={"reliability": bins},
-                       n={k: len(conf) for k in metrics if k != "calibration/num_scored"})
+                       n={**{k: len(conf) for k in metrics}, "calibration/num_scored": len(run.examples)})
 
 
 PROBE = Calibration

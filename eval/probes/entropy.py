@@ -37,7 +37,7 @@ class Entropy(Probe):
         threshold = own_p80 if run.cfg.entropy_threshold is None else run.cfg.entropy_threshold
         return Outcome({"entropy/token_mean": mean(values), "entropy/high_frac": mean([float(v > threshold) for v in values]),
                         "entropy/threshold": threshold, "entropy/p80": own_p80},
-                       n={"entropy/token_mean": used, "entropy/high_frac": used})
+                       n={k: used for k in ("entropy/token_mean", "entropy/high_frac", "entropy/threshold", "entropy/p80")})
 
 
 PROBE = Entropy
