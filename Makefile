@@ -27,8 +27,9 @@ test: install
 test-fast: install
 	WANDB_MODE=disabled $(PY) -m pytest tests -m "not slow"
 
+# SEEDS=3: a base and every method per seed 0..2 (intervals over training noise too)
 study: install
-	$(PY) -m launch.study
+	$(PY) -m launch.study $(if $(SEEDS),seeds=$(SEEDS))
 
 clean:
 	rm -rf outputs multirun

@@ -79,3 +79,98 @@ def validation_table() -> dict[str, dict[str, str]]:
         return {}
     table = json.loads(path.read_text())
     return {task: rows for task, rows in table.items() if isinstance(rows, dict)}
+
+
+# ---- differences between runs -------------------------------------------------------------------
+# A run's outcome on each test problem is kept as arrays over problems (eval/outcomes.py); a
+# comparison resamples problems (and seeds, with several) and recomputes the statistic, so every
+# interval covers the variation its verdict claims to cover.
+
+LEVEL = 0.95
+
+
+def t_quantile(df: float, level: float = LEVEL) -> float:
+    """Two-sided Student-t quantile at fractional degrees of freedom (scipy)."""
+    return float(_stats.t.ppf(0.5 + level / 2, df))
+
+
+def seed_interval(values: Sequence[float], level: float = LEVEL) -> tuple[Optional[float], Optional[float], Optional[float]]:
+    """(mean, low, high) of per-seed values, Student t; no interval below 2 values or with no spread."""
+    n = len(values)
+    if not n:
+        return None, None, None
+    m = sum(values) / n
+    if n < 2:
+        return m, None, None
+    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1))
+    if sd == 0:
+        return m, None, None
+    half = t_quantile(n - 1, level) * sd / math.sqrt(n)
+    return m, m - half, m + half
+
+
+def welch(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> dict[str, Optional[float]]:
+    """mean(a) - mean(b) with Welch's interval and two-sided p at fractional degrees of freedom
+    (scipy.stats.ttest_ind(equal_var=False)). No interval when either group has one value or both
+    have no spread: a zero-width interval would make any difference look certain."""
+    d = sum(a) / len(a) - sum(b) / len(b)
+    out = {"estimate": d, "low": None, "high": None, "p": None, "df": None}
+    if len(a) < 2 or len(b) < 2:
+        return out
+    va = _stats.tvar(a) / len(a) if len(set(a)) > 1 else 0.0
+    vb = _stats.tvar(b) / len(b) if len(set(b)) > 1 else 0.0
+    if va + vb == 0:
+        return out
+    df = (va + vb) ** 2 / ((va**2 / (len(a) - 1) if va else 0.0) + (vb**2 / (len(b) - 1) if vb else 0.0))
+    se = math.sqrt(va + vb)
+    half = t_quantile(df, level) * se
+    p = float(2 * _stats.t.sf(abs(d) / se, df))
+    return {"estimate": d, "low": d - half, "high": d + half, "p": p, "df": df}
+
+
+def mcnemar_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Exact McNemar test of paired 0/1 outcomes: two-sided binomial test on the discordant pairs."""
+    up = sum(1 for x, y in zip(a, b) if x > y)
+    down = sum(1 for x, y in zip(a, b) if x < y)
+    if up + down == 0:
+        return 1.0
+    return float(_stats.binomtest(up, up + down, 0.5).pvalue)
+
+
+def holm(pvalues: Sequence[Optional[float]]) -> list[Optional[float]]:
+    """Holm's step-down adjusted p-values (family-wise error control); None stays None."""
+    known = sorted((p, i) for i, p in enumerate(pvalues) if p is not None)
+    m, out, running = len(known), list(pvalues), 0.0
+    for rank, (p, i) in enumerate(known):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out
+
+
+def bootstrap_p(draws, estimate: float) -> Optional[float]:
+    """Two-sided p of 'no difference' from the bootstrap standard error (normal approximation)."""
+    import numpy as np
+
+    se = float(np.std(draws, ddof=1)) if len(draws) > 1 else 0.0
+    if se == 0:
+        return None if estimate == 0 else 0.0
+    return float(2 * _stats.norm.sf(abs(estimate) / se))
+
+
+def percentile(draws, level: float = LEVEL) -> tuple[float, float]:
+    import numpy as np
+
+    lo, hi = np.quantile(draws, [0.5 - level / 2, 0.5 + level / 2])
+    return float(lo), float(hi)
+
+
+def tost(low90: Optional[float], high90: Optional[float], margin: float) -> str:
+    """Two one-sided tests at 5% each, read from the 90% interval of a difference: 'equivalent'
+    when it lies inside (-margin, margin), 'different' when it lies wholly outside, else 'inconclusive'."""
+    if low90 is None or high90 is None:
+        return "inconclusive"
+    if -margin < low90 and high90 < margin:
+        return "equivalent"
+    if low90 >= margin or high90 <= -margin:
+        return "different"
+    return "inconclusive"

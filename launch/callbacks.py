@@ -134,6 +134,10 @@ class PeriodicEval(TrainerCallback):
         from eval.evaluator import evaluate
 
         metrics, _, _ = evaluate(model, self.tokenizer, self.task, self.eval_config, reader=self.reader)
+        if self.eval_config.entropy_threshold is None and metrics.get("entropy/p80") is not None:
+            # one threshold for the whole run (the first evaluation's 80th percentile), so the share
+            # above it can move; each evaluation's own percentile would read 0.20 by construction
+            self.eval_config = self.eval_config.replace(entropy_threshold=metrics["entropy/p80"])
         row = {"step": state.global_step, **scalars(metrics)}
         with (self.run_dir / "eval_history.jsonl").open("a") as fh:
             fh.write(json.dumps(row) + "\n")

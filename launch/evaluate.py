@@ -33,7 +33,9 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     if report_to:
         import wandb
 
-        wandb.run.summary.update({k: v for k, v in result.items() if isinstance(v, (int, float, str))})
+        # what the history (eval/<metric>, train/<metric>) does not already hold: no key twice
+        logged = {k.removeprefix("eval/") for k in wandb.run.summary.keys()}
+        wandb.run.summary.update({k: v for k, v in result.items() if isinstance(v, (int, float, str)) and k not in logged})
         wandb.finish()
     log.info("accuracy %.3f, ood_accuracy %.3f -> %s/metrics.json", result["accuracy"], result["ood_accuracy"] or 0.0, out)
     return result

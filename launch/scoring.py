@@ -75,18 +75,22 @@ def start_logger(cfg: DictConfig, run_dir: Path) -> list[str]:
         mode=mode,
         reinit="finish_previous",
     )
+    # evaluations are plotted against the training step they were measured at (eval/step), not
+    # against whatever train/global_step the trainer logged last
+    wandb.define_metric("eval/step")
+    wandb.define_metric("eval/*", step_metric="eval/step")
     return ["wandb"]
 
 
 def run_evaluation(cfg: DictConfig, eval_config: EvalConfig, model, tokenizer, task, out_dir: Path,
-                   reader=None) -> dict[str, Any]:
+                   reader=None, step: Optional[int] = None) -> dict[str, Any]:
     """Evaluate with `eval_config` (schema.validate's), write samples.jsonl, log to W&B when
     logger=wandb, and return the metrics (with `curves`) for metrics.json."""
     from eval.evaluator import evaluate
 
     metrics, samples, curves = evaluate(model, tokenizer, task, eval_config, reader=reader)
     write_jsonl_atomic(out_dir / "samples.jsonl", samples)
-    log_to_wandb(cfg, metrics, samples)
+    log_to_wandb(cfg, metrics, samples, step=step)
     return {**metrics, "curves": curves}
 
 
@@ -108,17 +112,24 @@ def scalars(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+BASE_COLUMNS = ["id", "split", "prompt", "completion", "answer", "gold", "correct"]
+
+
 def log_to_wandb(cfg: DictConfig, metrics: dict[str, Any], samples: list[dict[str, Any]], step: Optional[int] = None) -> None:
+    """The evaluation's metrics as eval/<metric> at eval/step = `step` (the training step it was
+    measured at; 0 for a checkpoint evaluated alone), and the first eval.table_rows samples with every probe's per-sample outcome."""
     if cfg.get("logger") is None or cfg.logger.kind != "wandb":
         return
     import wandb
 
     if wandb.run is None:
         return
-    data = {f"eval/{k.removeprefix('eval/')}": v for k, v in scalars(metrics).items()}
-    if samples and step is None:
-        cols = ["id", "split", "prompt", "completion", "answer", "gold", "correct"]
-        rows = [[json.dumps(s.get(c)) if isinstance(s.get(c), (list, dict)) else s.get(c) for c in cols]
-                for s in samples[: cfg.eval.table_rows]]
-        data["eval/samples"] = wandb.Table(columns=cols, data=rows)
-    wandb.log(data, step=step)
+    data: dict[str, Any] = {f"eval/{k.removeprefix('eval/')}": v for k, v in scalars(metrics).items()}
+    data["eval/step"] = step or 0
+    if samples:
+        rows = samples[: cfg.eval.table_rows]
+        extra = sorted({k for s in rows for k in s} - set(BASE_COLUMNS))
+        cols = [*BASE_COLUMNS, *extra]
+        data["eval/samples"] = wandb.Table(columns=cols, data=[
+            [json.dumps(s.get(c)) if isinstance(s.get(c), (list, dict)) else s.get(c) for c in cols] for s in rows])
+    wandb.log(data)

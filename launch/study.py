@@ -1,14 +1,15 @@
-"""The default study: base -> every method from that base -> one table.
+"""The default study: for each seed s, base seed s -> every method from it -> one table and the report.
 
-    python -m launch.study                      # what `make study` runs
-    python -m launch.study seed=1 output_root=outputs/study-s1
+    python -m launch.study                      # what `make study` runs (one seed)
+    python -m launch.study seeds=3              # seeds 0, 1, 2: a base per seed (`make study SEEDS=3`)
 
 Each run is a normal `launch.train` run (same config, same evaluator) composed with Hydra's
-compose API and run in this process (the base) or, with jobs > 1, as `launch.train` subprocesses
-`jobs` at a time (the methods); its directory is `<output_root>/<name>`. A run whose
+compose API and run in this process (a single base) or, with jobs > 1, as `launch.train`
+subprocesses `jobs` at a time; its directory is `<output_root>/<name>`. Seed s of every method
+starts from base seed s, so a comparison with the base pairs seeds as well as problems. A run whose
 metrics.json already exists is reused (re-scored, not retrained, when another evaluator version
 made it) and an interrupted one resumes from its last checkpoint (launch.train's resume=auto);
-force=true retrains everything, so the base is trained once.
+force=true retrains everything.
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ from launch.common import CONF_DIR, write_json_atomic, write_text_atomic
 log = logging.getLogger("reasonlab")
 
 
-def run_overrides(study, name: str, extra: list[str], init_from: str | None, seed: int | None = None) -> list[str]:
-    seed = study.seed if seed is None else seed
+def run_overrides(study, name: str, extra: list[str], init_from: str | None, seed: int) -> list[str]:
     out = [*study.common, *extra, f"seed={seed}", f"output_root={study.output_root}", f"run_name={name}",
            f"logger.group={Path(study.output_root).name}",
            f"resume={'force_restart' if study.force else 'auto'}"]
@@ -115,72 +115,103 @@ def group_means(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
     groups: dict[str, list[dict[str, Any]]] = {}
     for name, r in rows.items():
-        groups.setdefault(group_of(name), []).append(r)
+        groups.setdefault(group_of(name), []).append(r)  # the study's names: <name> or <name>-seed<N>
     return {
         g: {k: sum(r[k] for r in rs) / len(rs) for k in rs[0] if all(isinstance(r.get(k), (int, float)) for r in rs)}
         for g, rs in groups.items()
     }
 
 
+def seed_list(study) -> list[int]:
+    seeds = study.seeds
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ConfigError(f"seeds={seeds}: give a count of at least 1, or a list such as seeds=[0,1,2]")
+        return list(range(seeds))
+    try:
+        out = [int(s) for s in seeds]
+    except (TypeError, ValueError):
+        raise ConfigError(f"seeds={seeds}: give a count (seeds=3) or a list of integers (seeds=[0,1,2])") from None
+    if not out or len(set(out)) != len(out) or min(out) < 0:
+        raise ConfigError(f"seeds={list(seeds)}: give distinct non-negative seeds, e.g. seeds=[0,1,2]")
+    return out
+
+
+def base_name(seeds: list[int], seed: int) -> str:
+    return "base" if len(seeds) == 1 else f"base-seed{seed}"
+
+
+def run_all(study, runs: list[tuple[str, list[str]]], rows, failed) -> None:
+    if study.jobs > 1 and len(runs) > 1:
+        done, bad = run_parallel(study, runs)
+        rows.update({name: done[name] for name, _ in runs if name in done})
+        failed.update(bad)
+        return
+    for name, overrides in runs:
+        try:
+            rows[name] = run_one(study, name, overrides)
+        except (ConfigError, RunError, RewardError) as e:  # one failing run does not stop the others
+            failed[name] = str(e)
+            log.error("%s failed: %s", name, e)
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process and of its largest finished child (MiB)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(max(own, child) / 1024, 1)
+
+
 def run_study(study) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """Run the base, then every method from it; return (metrics by run, error by failed run)."""
+    """Run the base of each seed, then every method from it; return (metrics by run, error by failed run)."""
     from launch.common import quiet_libraries
 
     quiet_libraries()
     root = Path(study.output_root)
     t0 = time.perf_counter()
+    seeds = seed_list(study)
     rows: dict[str, dict[str, Any]] = {}
-    rows["base"] = run_one(study, "base", run_overrides(study, "base", list(study.base), None))
-    # Every method is read by the same fixed reader (the base) for information gain, and its
-    # high-entropy share is counted against the base's 80th-percentile entropy.
-    shared_eval = [f"eval.scorer={root / 'base'}"]
-    if rows["base"].get("entropy/p80") is not None:
-        shared_eval.append(f"eval.entropy_threshold={rows['base']['entropy/p80']}")
     failed: dict[str, str] = {}
-    seeds = list(study.seeds)
-    runs = [
-        (name, run_overrides(study, name, [*shared_eval, *extra], str(root / "base"), seed))
-        for method, extra in study.methods.items()
-        for seed in seeds
-        for name in [method if len(seeds) == 1 else f"{method}-seed{seed}"]
-    ]
-    if study.jobs > 1:
-        done, failed = run_parallel(study, runs)
-        rows.update({name: done[name] for name, _ in runs if name in done})
+    bases = [(base_name(seeds, s), run_overrides(study, base_name(seeds, s), list(study.base), None, s)) for s in seeds]
+    if len(bases) == 1:
+        name, overrides = bases[0]
+        rows[name] = run_one(study, name, overrides)
     else:
-        for name, overrides in runs:
-            try:
-                rows[name] = run_one(study, name, overrides)
-            except (ConfigError, RunError, RewardError) as e:  # one failing run does not stop the others
-                failed[name] = str(e)
-                log.error("%s failed: %s", name, e)
+        run_all(study, bases, rows, failed)
+    runs = []
+    for seed in seeds:
+        base = base_name(seeds, seed)
+        if base not in rows:
+            continue  # its methods cannot start; the failure is reported
+        # Every method is read by the same fixed reader (its base) for information gain, and its
+        # high-entropy share is counted against the base's 80th-percentile entropy.
+        shared_eval = [f"eval.scorer={root / base}", f"eval.every_steps={study.evaluate_every}"]
+        if rows[base].get("entropy/p80") is not None:
+            shared_eval.append(f"eval.entropy_threshold={rows[base]['entropy/p80']}")
+        for method, extra in study.methods.items():
+            name = method if len(seeds) == 1 else f"{method}-seed{seed}"
+            runs.append((name, run_overrides(study, name, [*shared_eval, *extra], str(root / base), seed)))
+    run_all(study, runs, rows, failed)
     table = format_table(group_means(rows) if len(seeds) > 1 else rows, list(study.columns))
+    seconds, memory = time.perf_counter() - t0, peak_memory_mb()
     write_text_atomic(root / "table.md", table + "\n")
-    write_json_atomic(root / "summary.json", {"runs": rows, "failed": failed})
-    print(f"\nreasonlab study ({time.perf_counter() - t0:.0f}s) -> {root}\n\n{table}\n")
+    write_json_atomic(root / "summary.json", {"runs": rows, "failed": failed, "seeds": seeds,
+                                              "wall_seconds": round(seconds, 1), "peak_memory_mb": memory})
+    print(f"\nreasonlab study ({seconds:.0f}s, peak memory {memory:.0f} MiB, {len(seeds)} seed"
+          f"{'s' * (len(seeds) > 1)}) -> {root}\n\n{table}\n")
     for name, error in failed.items():
         print(f"FAILED {name}: {error}")
     from launch.compare import compare
 
-    report = compare(root)
-    print(f"report (intervals over seeds, claims, figures): {report}")
+    report = compare(root, margin=float(study.margin))
+    print(f"report (intervals over problems and seeds, claims, figures): {report} and {report.with_suffix('.html')}")
     if any(str(o) == "logger=wandb" for o in study.common):
+        from launch.figures import log_report_to_wandb
+
         log_report_to_wandb(root, report)
     return rows, failed
-
-
-def log_report_to_wandb(root: Path, report: Path) -> None:
-    """The report's figures and table as one W&B run (job_type=report) in the study's group."""
-    import os
-
-    import wandb
-
-    mode = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
-    run = wandb.init(project="reasonlab", group=root.name, job_type="report", name=f"{root.name}-report",
-                     dir=str(root), mode=mode, reinit="finish_previous")
-    run.log({f"report/{p.stem}": wandb.Image(str(p)) for p in sorted(root.glob("*.png"))})
-    run.log({"report/markdown": wandb.Html(f"<pre>{report.read_text()}</pre>")})
-    run.finish()
 
 
 def main(argv: list[str] | None = None) -> None:

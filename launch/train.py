@@ -165,7 +165,8 @@ def _train(cfg: DictConfig, eval_config: EvalConfig, resume_from: str | None) ->
     final = save_checkpoint(model, tokenizer, run_dir / "final")
 
     seed_everything(cfg.seed)
-    metrics = run_evaluation(cfg, eval_config, trainer.model, tokenizer, task, run_dir, reader)
+    metrics = run_evaluation(cfg, eval_config, trainer.model, tokenizer, task, run_dir, reader,
+                             step=trainer.state.global_step)
     result = {
         "trainer": cfg.trainer.name,
         "task": task.name,
@@ -186,7 +187,9 @@ def _train(cfg: DictConfig, eval_config: EvalConfig, resume_from: str | None) ->
     if report_to:
         import wandb
 
-        wandb.run.summary.update({k: v for k, v in result.items() if isinstance(v, (int, float, str))})
+        # what the history (eval/<metric>, train/<metric>) does not already hold: no key twice
+        logged = {k.removeprefix("eval/") for k in wandb.run.summary.keys()}
+        wandb.run.summary.update({k: v for k, v in result.items() if isinstance(v, (int, float, str)) and k not in logged})
         wandb.finish()
     log.info(
         "%s: accuracy %.3f, ood_accuracy %.3f (train %.0fs, eval %.0fs) -> %s/metrics.json",

@@ -81,7 +81,7 @@ def test_accelerate_configs(name):
     ("launch.train", [r"trainer\s+entropy_rlvr, grpo, rlag, rlsf, sft", r"budget\.max_steps=300\s+optimizer steps",
                       r"trainer\.max_length=192\s+prompt \+ completion tokens", r"eval\.probes=\[pass_at_k"]),
     ("launch.evaluate", [r"model\.name_or_path=<checkpoint", r"logger\s+none, wandb", r"eval\.scorer=self"]),
-    ("launch.study", [r"seeds=\[0\]\s+seeds of every method", r"jobs=2"]),
+    ("launch.study", [r"seeds=\[0\]\s+a list, or a count", r"jobs=2"]),
     ("launch.compare", [r"usage: python -m launch\.compare <study or sweep directory>"]),
 ])
 def test_help_lists_groups_and_keys_with_their_comments(tmp_path, module, expect):

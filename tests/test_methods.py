@@ -151,3 +151,15 @@ def test_rationality_falls_back_to_likelihood_without_a_checker(tmp_path):
         logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1], -1)
     expected = logp.gather(-1, ids[0, 1:, None]).squeeze(-1)[n_ctx - 1:].mean().exp().item()
     assert value == pytest.approx(expected, rel=1e-5) and 0 < value < 1
+
+
+@pytest.mark.parametrize("value", [False, True])
+def test_log_completions_reaches_grpo_config(run_cfg, tmp_path, value):
+    """trainer.log_completions turns TRL's completions table on (off by default)."""
+    from tasks import load_task
+    from trainers.base import RunContext
+    from trainers.grpo import grpo_args
+
+    cfg = run_cfg("trainer=grpo", *([f"trainer.log_completions={str(value).lower()}"] if value else []))
+    ctx = RunContext(cfg, load_task("arith", train_size=16, test_size=4, ood_size=4), None, None, tmp_path, [])
+    assert grpo_args(ctx).log_completions is value

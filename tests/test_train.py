@@ -121,7 +121,9 @@ def test_wandb_offline_without_credentials(run_cfg, base_run, monkeypatch, tmp_p
     logs = list((Path(cfg.run_dir) / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(logs) == 1
     summary = read_summary(logs[0])
-    assert summary["accuracy"] == result["accuracy"]
+    assert summary["eval/accuracy"] == result["accuracy"]
+    assert "accuracy" not in summary and "info_gain/total" not in summary  # each metric once, as eval/<metric>
+    assert summary["train/seconds"] == result["train/seconds"]
     assert summary["eval/info_gain/total"] == pytest.approx(result["info_gain/total"])
     assert summary["eval/reasoning/step_validity"] == pytest.approx(result["reasoning/step_validity"])
     assert "train/loss" in summary  # TRL's training metrics arrived too
@@ -130,6 +132,31 @@ def test_wandb_offline_without_credentials(run_cfg, base_run, monkeypatch, tmp_p
     run = run_record(logs[0])
     assert (run.project, run.run_group, run.job_type) == ("reasonlab", tmp_path.name, "sft")
     assert "trainer:sft" in list(run.tags) and "seed:0" in list(run.tags)
+
+
+def test_wandb_evaluations_at_the_step_they_were_measured(run_cfg, base_run, monkeypatch, tmp_path):
+    """eval.every_steps=3 with logging_steps=4: the evaluations are at steps 3, 6, 9 (and the final one
+    at 10) in the offline record, not at the trainer's last logged step; the samples table carries
+    each probe's per-sample outcome."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = run_cfg("logger=wandb", f"model.init_from={base_run}", "eval.probes=[hint,step_validity]",
+                  "eval.every_steps=3", "logging_steps=4", "budget.max_steps=10", "eval.during_train_samples=4")
+    train(cfg)
+    from wandb_records import records
+
+    log = next((Path(cfg.run_dir) / "wandb").glob("offline-run-*/run-*.wandb"))
+    steps = []
+    for rec in records(log):
+        if rec.WhichOneof("record_type") == "history":
+            row = {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in rec.history.item}
+            if "eval/accuracy" in row:
+                steps.append(row["eval/step"])
+    assert steps == [3, 6, 9, 10]
+    table = next((Path(cfg.run_dir) / "wandb").glob("offline-run-*/files/media/table/eval/samples_*.table.json"))
+    columns = json.loads(table.read_text())["columns"]
+    assert {"hint/value", "hint/followed", "steps_valid", "chain_valid"} <= set(columns)
 
 
 @pytest.mark.slow
@@ -164,10 +191,13 @@ def test_study_runs_every_method_and_lists_a_failed_one(tmp_path, capsys):
     assert "| metric" in out and "base" in out and "sft" in out
     assert "FAILED broken-seed0: unknown sft target 'nonsense'" in out
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert set(summary["runs"]) == {"base", "sft-seed0", "sft-seed1"}
+    assert set(summary["runs"]) == {"base-seed0", "base-seed1", "sft-seed0", "sft-seed1"}  # a base per seed
+    assert summary["seeds"] == [0, 1] and summary["wall_seconds"] > 0 and summary["peak_memory_mb"] > 100
+    sft1 = (tmp_path / "sft-seed1" / ".hydra" / "config.yaml").read_text()
+    assert f"init_from: {tmp_path / 'base-seed1'}" in sft1  # seed 1 starts from base seed 1
     assert set(summary["failed"]) == {"broken-seed0", "broken-seed1"}
     assert (tmp_path / "table.md").read_text().startswith("| metric")
-    assert "(n=2)" in (tmp_path / "report.md").read_text()  # two seeds of sft: an interval
+    assert "n=8×2" in (tmp_path / "report.md").read_text()  # 8 problems x two seeds
 
 
 @pytest.mark.slow

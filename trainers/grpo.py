@@ -64,7 +64,7 @@ def grpo_args(ctx: RunContext, **overrides) -> GRPOConfig:
         epsilon_high=method.get("epsilon_high") or method.epsilon,
         top_entropy_quantile=quantile,
         reward_weights=list(method.reward_weights),
-        log_completions=False,
+        log_completions=bool(method.get("log_completions", False)),
         shuffle_dataset=True,
     )
     kwargs.update(overrides)

@@ -30,7 +30,7 @@ class PassAtK(Probe):
         counts = [int(sum(run.task.score(s, ex) for s in samples)) for ex, samples in zip(run.examples, answers)]
         metrics = {f"pass_at_k/{k}": mean([pass_at_k(opts.n, c, k) for c in counts]) if k <= opts.n else None
                    for k in opts.k}
-        return Outcome(metrics, fields={"pass_at_k_correct": counts}, n={k: len(counts) for k in metrics})
+        return Outcome(metrics, fields={"pass_at_k_correct": counts, "pass_at_k_n": [opts.n] * len(counts)}, n={k: len(counts) for k in metrics})
 
 
 PROBE = PassAtK
