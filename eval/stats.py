@@ -174,3 +174,9 @@ def tost(low90: Optional[float], high90: Optional[float], margin: float) -> str:
     if low90 >= margin or high90 <= -margin:
         return "different"
     return "inconclusive"
+
+
+def format_p(p: Optional[float]) -> str:
+    if p is None:
+        return "no p"
+    return "p<1e-16" if p < 1e-16 else f"p={p:.2g}"

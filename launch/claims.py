@@ -35,7 +35,7 @@ class Test:
             return f"{self.text}: not measured"
         out = f"{self.text} = {self.diff.ci()}"
         if self.kind in ("greater", "less"):
-            out += f", p_holm={self.p_adjusted:.3g}" if self.p_adjusted is not None else ", no p"
+            out += ", holm " + stats.format_p(self.p_adjusted)
         else:
             lo, hi = self.diff.low90, self.diff.high90
             span = f"90% [{lo:+.3f}, {hi:+.3f}]" if lo is not None else "no interval"
@@ -59,7 +59,7 @@ class Claim:
         return "supported"
 
     def numbers(self) -> str:
-        return self.missing or "; ".join(t.describe() for t in self.tests)
+        return self.missing or "; ".join(f"[{t.verdict}] {t.describe()}" for t in self.tests)
 
 
 def _runs_pair(groups, a: str, b: str) -> tuple[list[RunRecord], list[RunRecord], bool]:

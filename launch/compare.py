@@ -125,7 +125,7 @@ def change_table(order, diffs) -> list[str]:
                 cells.append("–")
                 continue
             p = d.p_holm
-            cells.append(d.ci() + ("" if p is None else f" p={p:.2g}") + (" *" if significant(d) else ""))
+            cells.append(d.ci() + ("" if p is None else " " + stats.format_p(p)) + (" *" if significant(d) else ""))
         if any(c != "–" for c in cells):
             lines.append(f"| {m}{arrow(m)} | " + " | ".join(cells) + " |")
     return lines

@@ -75,7 +75,8 @@ def run_parallel(study, runs: list[tuple[str, list[str]]]) -> tuple[dict[str, di
                                   env={**os.environ, "OMP_NUM_THREADS": str(threads)})
         metrics = Path(study.output_root) / name / "metrics.json"
         if proc.returncode or not metrics.is_file():
-            lines = [ln for ln in (logs / f"{name}.log").read_text().splitlines() if ln.strip()]
+            lines = [ln for ln in (logs / f"{name}.log").read_text().splitlines()
+                     if ln.strip() and not ln.startswith("Set the environment variable HYDRA_FULL_ERROR")]
             error = next((ln for ln in reversed(lines) if ln.startswith("error: ")), lines[-1] if lines else "no output")
             raise RunError(error.removeprefix("error: ") + f" (log: {logs / f'{name}.log'})")
         result = json.loads(metrics.read_text())

@@ -31,6 +31,7 @@ import re
 from dataclasses import replace
 from typing import Optional
 
+from core import ConfigError
 from tasks.base import Example, Task
 
 _OPS = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y}
@@ -153,7 +154,9 @@ class ArithTask(Task):
         while len(out) < self.sizes[split]:
             attempts += 1
             if attempts > 50 * self.sizes[split]:
-                raise RuntimeError(f"arith: could not draw {self.sizes[split]} distinct {split} problems")
+                raise ConfigError(
+                    f"arith: could not draw {self.sizes[split]} distinct {split} problems of {lo}-{hi} steps (found "
+                    f"{len(out)}); lower task.{split}_size or widen the step range (task.train_steps, task.ood_steps)")
             ex = self.make_example(rng, rng.randint(lo, hi), split, len(out))
             if ex.prompt in seen or ex.prompt in exclude:
                 continue

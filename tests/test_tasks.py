@@ -179,3 +179,13 @@ def test_arith_probe_hooks():
     assert task.implied_answer(EX, ["b=a+5=7+5=2"]) == "2"  # the true chain
     assert task.implied_answer(EX, ["b=a+5=7+5=3"]) == "5"  # b=3 -> c=9 -> d=5
     assert task.implied_answer(EX, [*EX.steps[:2], "d=c-4=6-4=1"]) == "1"  # last step: its own value
+
+
+def test_arith_with_too_few_distinct_problems_says_what_to_change():
+    from core import ConfigError
+    from tasks import load_task
+
+    task = load_task("arith", train_steps=[2, 2], train_size=20000, test_size=10, ood_size=10)
+    with pytest.raises(ConfigError, match=r"could not draw 20000 distinct train problems of 2-2 steps .*task.train_size"):
+        task.examples("train")
+    assert len(load_task("arith", train_steps=[2, 2], train_size=5000, test_size=100, ood_size=10).examples("test")) == 100
