@@ -110,8 +110,33 @@ def main_table(groups, order, task, diffs) -> list[str]:
                 c += " (not validated)"
             cells.append(c + (" *" if significant(diffs.get((g, m))) else ""))
         if any(c != "–" for c in cells):
-            lines.append(f"| {m}{arrow(m)} | " + " | ".join(cells) + " |")
+            lines.append(f"| {m}{arrow(m)}{chance_label(groups, order, m)} | " + " | ".join(cells) + " |")
     return lines
+
+
+def chance_label(groups, order, metric: str) -> str:
+    """' (chance 0.100)': the chance level of a faithfulness measure, the mean over these runs
+    (it moves a little with each model's chain lengths; the chance section has each one's)."""
+    vals = [r.metrics[f"{metric}/chance"] for g in order for r in groups[g]
+            if isinstance(r.metrics.get(f"{metric}/chance"), (int, float))]
+    return f" (chance {sum(vals) / len(vals):.3f})" if vals else ""
+
+
+def study_order(root: Path, groups) -> dict:
+    """The groups in the order the study ran them (summary.json), else as found."""
+    import json
+
+    try:
+        names = list(json.loads((root / "summary.json").read_text())["runs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return groups
+    from launch.runs import group_of as name_group
+
+    rank = {}
+    for name in names:
+        rank.setdefault(name_group(name), len(rank))
+    ordered = sorted(groups, key=lambda g: (g != BASE, rank.get(g, len(rank)), g))
+    return {g: groups[g] for g in ordered}
 
 
 def change_table(order, diffs) -> list[str]:
@@ -203,6 +228,7 @@ def compare(root: str | Path, baseline: str | Path | None = None, margin: float 
     if not 0 < margin < 1:
         raise ConfigError(f"--margin must be between 0 and 1, got {margin}")
     groups, incomplete = load_runs(root, None if baseline is None else Path(baseline))
+    groups = study_order(root, groups)
     for name in incomplete:
         log.warning("incomplete run skipped: %s", name)
     if not groups:

@@ -179,20 +179,23 @@ def _training(groups, names, out: Path) -> str:
 
 
 def _reliability(groups, names, out: Path) -> str:
+    """Left: 10 fixed bins of the answer's probability, count beside each. Right: the same samples
+    in 10 equal-count bins on a log scale of 1 - p, where a confident model's samples all sit
+    (the diagonal is accuracy = p)."""
     import matplotlib.pyplot as plt
+    import numpy as np
 
-    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    fig, (ax, zoom) = plt.subplots(1, 2, figsize=(10, 4.4))
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-    colors = _colors(names)
+    colors, lowest = _colors(names), 1.0
     for g in names:
-        bins: dict[int, list[tuple[float, float]]] = {}
-        for r in groups[g]:
-            for s in r.samples():
-                p = s.get("answer_prob")
-                if s.get("split", "test") == "test" and isinstance(p, (int, float)):
-                    bins.setdefault(min(int(p * 10), 9), []).append((p, float(s["correct"])))
-        if not bins:
+        pairs = [(s["answer_prob"], float(s["correct"])) for r in groups[g] for s in r.samples()
+                 if s.get("split", "test") == "test" and isinstance(s.get("answer_prob"), (int, float))]
+        if not pairs:
             continue
+        bins: dict[int, list[tuple[float, float]]] = {}
+        for p, c in pairs:
+            bins.setdefault(min(int(p * 10), 9), []).append((p, c))
         xs = sorted(bins)
         px = [sum(p for p, _ in bins[b]) / len(bins[b]) for b in xs]
         py = [sum(c for _, c in bins[b]) / len(bins[b]) for b in xs]
@@ -200,9 +203,20 @@ def _reliability(groups, names, out: Path) -> str:
         for x, y, b in zip(px, py, xs):
             ax.annotate(str(len(bins[b])), (x, y), fontsize=6, textcoords="offset points", xytext=(3, 3),
                         color=colors[g])
+        pairs.sort()
+        chunks = [c for c in np.array_split(np.array(pairs), min(10, len(pairs))) if len(c)]
+        gap = [max(1e-6, 1 - c[:, 0].mean()) for c in chunks]
+        zoom.plot(gap, [c[:, 1].mean() for c in chunks], marker="o", ms=4, ls="none", color=colors[g],
+                  label=f"{g} ({len(chunks[0])}/bin)")
+        lowest = min(lowest, *gap)
+    grid = np.logspace(np.log10(max(lowest / 2, 1e-6)), 0, 50)
+    zoom.plot(grid, 1 - grid, color="grey", lw=0.8, ls="--")
+    zoom.set(xscale="log", ylim=(0, 1.02), xlabel="1 − probability of the answer (equal-count bins)",
+             ylabel="accuracy", title="The same, where the samples are")
     ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="probability of the answer's tokens (10 bins; count beside each)",
            ylabel="accuracy", title="Reliability")
     _legend(ax)
+    _legend(zoom)
     return _save(fig, out / "reliability.png")
 
 

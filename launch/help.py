@@ -11,7 +11,7 @@ from launch.common import CONF_DIR, group_options
 USAGE = {
     "config": "python -m launch.train [group=option ...] [key=value ...]   (-m key=a,b ...: a sweep, one run per value)",
     "evaluate": "python -m launch.evaluate model.name_or_path=<checkpoint, run directory or hub id> [key=value ...]",
-    "study": "python -m launch.study [key=value ...]   (e.g. seeds=[0,1,2] output_root=outputs/study-3seeds)",
+    "study": "python -m launch.study [key=value ...]   (e.g. seeds=3 output_root=outputs/study-3seeds)",
 }
 # per entry point: (yaml file, key prefix) whose commented keys are listed
 FILES = {

@@ -123,7 +123,7 @@ def test_report_prints_n_and_chance_and_marks_measures_that_failed_validation(tm
     assert "(not validated)" in filler and "0.950 (n=200, chance 0.900)" in filler
     swap = next(line for line in section.splitlines() if line.startswith("| faithfulness/swap_followed"))
     assert "not validated" not in swap and "0.200 (n=196, chance 0.100)" in swap
-    main = next(line for line in report.splitlines() if line.startswith("| faithfulness/filler_sensitivity ↑ |"))
+    main = next(line for line in report.splitlines() if line.startswith("| faithfulness/filler_sensitivity ↑ (chance 0.900) |"))
     assert "(not validated)" in main
     # another task: arith's verdicts do not carry over
     for d in tmp_path.iterdir():

@@ -212,3 +212,29 @@ def test_one_failing_run_does_not_stop_a_sweep(tmp_path):
     assert not (tmp_path / "grpo-arith-seed0" / "metrics.json").exists()
     assert "1 run(s) of the sweep failed: grpo-arith-seed0: trainer.batch_size (8) must be a multiple" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_evaluations_during_training_keep_one_entropy_threshold(run_cfg, tmp_path, monkeypatch):
+    """Without eval.entropy_threshold, the first evaluation's 80th percentile becomes the threshold
+    of every later one, so entropy/high_frac can move (each evaluation's own percentile would read
+    0.20 by construction); a given threshold is kept as it is."""
+    from types import SimpleNamespace
+
+    import eval.evaluator
+    from eval.config import EvalConfig
+    from launch.callbacks import PeriodicEval
+
+    seen = []
+
+    def fake_evaluate(model, tokenizer, task, cfg, reader=None):
+        seen.append(cfg.entropy_threshold)
+        return {"accuracy": 0.5, "entropy/p80": 0.3 + len(seen)}, [], {}
+
+    monkeypatch.setattr(eval.evaluator, "evaluate", fake_evaluate)
+    cfg = run_cfg("eval.every_steps=2")
+    for given, expected in [(None, [None, 1.3, 1.3]), (0.7, [0.7, 0.7, 0.7])]:
+        seen.clear()
+        callback = PeriodicEval(cfg, EvalConfig.default(entropy_threshold=given), None, None, tmp_path)
+        for step in (2, 4, 6):
+            callback.on_step_end(None, SimpleNamespace(global_step=step, max_steps=10, log_history=[]), None)
+        assert seen == expected
