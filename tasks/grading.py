@@ -10,6 +10,8 @@ use, for anything that is not a plain number (`\\frac{3}{4}`, `3/4`). Nothing is
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 import threading
 from dataclasses import dataclass
@@ -19,7 +21,16 @@ from typing import Optional
 from tasks.safe_arith import canonical, parse_number
 
 _NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+")
-_FRACTION = re.compile(r"(-?\d+)\s*/\s*(\d+)(?![\d.])")
+# bounded digit runs: an unbounded `\d+` before a `/` that never comes backtracks quadratically
+# on a long run of digits (a 5,000-digit junk answer took 0.6 s per search)
+_FRACTION = re.compile(r"(-?\d{1,30})\s*/\s*(\d{1,30})(?![\d.])")
+# an answer is read from the first characters of its text; the rest of a long junk line is not read
+MAX_ANSWER_CHARS = 256
+# math-verify (a LaTeX parser, for answers that are not plain numbers) sees only short answer texts
+# that could be mathematics, and gets 1 s per call: on long junk it timed out at 5 s a call,
+# thousands of times per evaluation
+MAX_VERIFY_CHARS = 64
+VERIFY_SECONDS = 1
 # markers, each followed by the answer text; the last one in the completion wins
 _MARKERS = re.compile(
     r"####\s*"
@@ -109,7 +120,7 @@ def _clean(text: str) -> tuple[str, list[int], list[int]]:
 def _value_match(text: str) -> Optional[tuple[Optional[Fraction], int, int]]:
     """(the number an answer text states or None, where the text stating it starts and ends in `text`),
     or None when no number is there. The one place `answer_value` and the answer span read."""
-    text, starts, ends = _clean(text)
+    text, starts, ends = _clean(text[:MAX_ANSWER_CHARS])
 
     def located(value: Optional[Fraction], m: re.Match) -> tuple[Optional[Fraction], int, int]:
         return value, starts[m.start()], ends[m.end() - 1]
@@ -158,11 +169,16 @@ def normalize(text: str) -> str:
     return text.strip().rstrip(".").strip()
 
 
+@functools.lru_cache(maxsize=65536)
 def _math_verify(gold: str, predicted: str) -> bool:
+    if len(predicted) > MAX_VERIFY_CHARS or not re.search(r"[\d\\]", predicted):
+        return False  # not an answer math-verify could read as equal to a number
     from math_verify import parse, verify
 
-    # math-verify's timeouts use signals, which only work in the main thread
-    timeout = 5 if threading.current_thread() is threading.main_thread() else None
+    logging.getLogger("math_verify").setLevel(logging.ERROR)  # it logs each timed-out text whole
+    # math-verify's timeouts use signals, which only work in the main thread; elsewhere the length
+    # bound above is what keeps a call short
+    timeout = VERIFY_SECONDS if threading.current_thread() is threading.main_thread() else None
     try:
         g = parse(f"${gold}$", parsing_timeout=timeout)
         p = parse(f"${predicted}$", parsing_timeout=timeout)

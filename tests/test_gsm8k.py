@@ -317,3 +317,86 @@ def test_every_trainer_runs_on_gsm8k(tmp_path, trainer):
     metrics = train(cfg)
     assert metrics["task"] == "gsm8k" and metrics["train/steps"] == 1
     assert metrics["trainer"] == trainer and (tmp_path / cfg.run_name / "metrics.json").is_file()
+
+
+JUNK = [
+    "The answer is " + "blah " * 4000,                       # long: math-verify timed out at 5 s a call
+    "#### " + "9" * 5000,                                    # a huge number: the fraction regex backtracked
+    "#### " + "$" * 5001,                                    # unbalanced dollars
+    "The answer is $x^{" + "x^{" * 300 + "}$ and more",      # deep, unbalanced LaTeX
+    "The answer is $\\frac{1}{2" + "{" * 2000,
+    "\\boxed{" * 1000 + "7",
+    "#### " * 3000,
+    "#### 18 <|im_end|> ass ## $ ^ {{ \\sqrt \\sqrt \\int " * 50,   # junk after an answer marker
+    " ".join(str(i) for i in range(5000)),
+]
+
+
+class _Guard:
+    """Fails the test instead of hanging CI: SIGALRM after `seconds` (a bound on termination, not a
+    timing: the same calls took minutes before the grader was bounded)."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __enter__(self):
+        import signal
+
+        def stop(*_):
+            raise TimeoutError(f"did not finish within {self.seconds} s")
+
+        self.previous = signal.signal(signal.SIGALRM, stop)
+        signal.alarm(self.seconds)
+
+    def __exit__(self, *exc):
+        import signal
+
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, self.previous)
+
+
+def test_junk_completions_are_graded_promptly_and_never_right(gsm8k):
+    ex = gsm8k.examples("test")[0]
+    with _Guard(60):
+        for _ in range(20):  # an evaluation grades each completion many times
+            for junk in JUNK:
+                answer = gsm8k.extract_answer(junk)
+                assert answer is None or len(answer) < 30_000
+                assert gsm8k.score(junk, ex) == float(normalize(answer or "") == normalize(ex.answer))
+    assert equivalent("18", "#### 18 <|im_end|> junk".split("#### ")[1].split()[0])
+
+
+def test_the_full_evaluator_on_junk_completions_terminates(gsm8k):
+    """Every probe of the default evaluator, on GSM8K, with a model that writes only junk."""
+    from eval.evaluator import evaluate
+    from eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample
+    from models.scoring import CompletionStats
+
+    class Junk:
+        def __init__(self):
+            self.k = 0
+
+        def next(self):
+            self.k += 1
+            return JUNK[self.k % len(JUNK)]
+
+        def answer(self, requests, *, desc=None):
+            out = []
+            for r in requests:
+                if isinstance(r, Sample):
+                    out.append([self.next() for _ in range(r.n)])
+                elif isinstance(r, (Continue, ForcedAnswer)):
+                    out.append(self.next())
+                elif isinstance(r, AnswerLogprob):
+                    out.append(-3.0)
+                else:
+                    out.append(CompletionStats([0.5] * 4, None, None, 0))
+            return out
+
+        def num_tokens(self, text):
+            return len(text) // 4
+
+    with _Guard(240):
+        metrics, samples, _ = evaluate(None, None, gsm8k, {"num_samples": 12, "progress": False,
+                                                           "entropy_threshold": None}, backend=Junk())
+    assert metrics["accuracy"] == 0.0 and len([s for s in samples if s["split"] == "test"]) == 12
