@@ -7,6 +7,8 @@ another reasonlab package.
 from __future__ import annotations
 
 import difflib
+import os
+from pathlib import Path
 from typing import Callable, Generic, Iterable, TypeVar
 
 T = TypeVar("T")
@@ -67,3 +69,19 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: str) -> bool:
         return name in self._items
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def make_readable(path: "str | os.PathLike[str]") -> None:
+    """Give a file the permissions a plain `open(..., "w")` would (0666 minus the umask, 0644 with
+    the usual 022): temporary files are created 0600, which collaborators on a shared filesystem
+    cannot read. A directory: every file in it."""
+    path = Path(path)
+    mode = 0o666 & ~_umask()
+    for f in ([path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]):
+        os.chmod(f, mode)

@@ -51,10 +51,15 @@ class StopOnNonFiniteLoss(TrainerCallback):
             check_weights(model, state.global_step, args.output_dir)
 
     def on_save(self, args, state, control, model=None, **kwargs):
-        """Never leave a checkpoint of non-finite weights to resume from."""
+        """Never leave a checkpoint of non-finite weights to resume from; the one kept is readable
+        by collaborators (safetensors and torch write 0600)."""
+        saved = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if model is not None:
-            check_weights(model, state.global_step, args.output_dir,
-                          discard=Path(args.output_dir) / f"checkpoint-{state.global_step}")
+            check_weights(model, state.global_step, args.output_dir, discard=saved)
+        if saved.is_dir():
+            from core import make_readable
+
+            make_readable(saved)
 
 
 class Preempted(RunError):

@@ -12,6 +12,7 @@ HYDRA_FULL_ERROR=1 to see full tracebacks.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import re
 import sys
 from typing import Callable
@@ -163,7 +164,15 @@ def run_hydra_app(task_fn: Callable, config_name: str) -> None:
         keys = swept_keys(config_name, overrides)
         if keys:  # every job names its directory after the values it sweeps
             sys.argv.append(f"sweep_keys=[{','.join(keys)}]")
-    failures: list[str] = []
+    # A sweep's jobs may run in other processes (submitit's local and SLURM executors), where a
+    # failure is only printed to the job's own log and submitit reports success: each failing job
+    # writes one line into a folder this process reads when the sweep ends.
+    failures_dir = None
+    if multirun:
+        import tempfile
+
+        failures_dir = Path(os.environ.get(FAILURES_ENV) or tempfile.mkdtemp(prefix=".reasonlab-sweep-", dir=Path.cwd()))
+        os.environ[FAILURES_ENV] = str(failures_dir)
 
     @hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
     def entry(cfg):
@@ -174,10 +183,15 @@ def run_hydra_app(task_fn: Callable, config_name: str) -> None:
                 raise
             if not multirun:
                 fail(str(e))
-            # in a sweep, one failing run does not stop the others
-            failures.append(f"{cfg.get('run_name', '?')}: {e}")
-            print(f"error: {failures[-1]}", file=sys.stderr)
-            return None
+            why = str(e)
+        except Exception as e:  # noqa: BLE001 - in a sweep, one crashing run does not stop the others
+            if full or not multirun:
+                raise
+            why = f"{e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''} (unexpected; see the job's log)"
+        line = f"{cfg.get('run_name', '?')}: {why}"
+        print(f"error: {line}", file=sys.stderr)
+        record_failure(Path(os.environ.get(FAILURES_ENV, failures_dir or ".")), line)
+        return None
 
     try:
         entry()
@@ -186,6 +200,29 @@ def run_hydra_app(task_fn: Callable, config_name: str) -> None:
             raise
         fail("interrupted (Ctrl-C) before a checkpoint was saved; rerun the same command to resume from the latest "
              "checkpoint, if any", code=130)
+    finally:
+        failures = read_failures(failures_dir) if failures_dir is not None else []
     if failures:
-        print(f"error: {len(failures)} run(s) of the sweep failed: " + " | ".join(failures), file=sys.stderr)
+        print(f"error: {len(failures)} run(s) of the sweep failed:", file=sys.stderr)
+        for line in failures:
+            print(f"  {line}", file=sys.stderr)
         sys.exit(1)
+
+
+FAILURES_ENV = "REASONLAB_SWEEP_FAILURES"
+
+
+def record_failure(folder: Path, line: str) -> None:
+    import uuid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{uuid.uuid4().hex}.txt").write_text(line + "\n")
+
+
+def read_failures(folder: Path) -> list[str]:
+    """The failures the sweep's jobs recorded, then the folder removed."""
+    import shutil
+
+    lines = sorted(p.read_text().strip() for p in folder.glob("*.txt")) if folder.is_dir() else []
+    shutil.rmtree(folder, ignore_errors=True)
+    return lines

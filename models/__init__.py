@@ -150,6 +150,9 @@ def save_checkpoint(model, tokenizer, out_dir: str | os.PathLike) -> Path:
         model = model.merge_and_unload()
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+    from core import make_readable
+
+    make_readable(out)  # safetensors writes its file 0600
     return out
 
 

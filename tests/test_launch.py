@@ -66,6 +66,20 @@ def test_submitit_runs_a_job(tmp_path):
     assert list(tmp_path.glob(".submitit/*"))  # submitit's own job folder
 
 
+@pytest.mark.slow
+def test_a_failing_submitit_job_fails_the_sweep(tmp_path):
+    """With submitit's local executor the jobs run in their own processes and submitit reports a job
+    that caught its error as a success; the sweep still exits 1 and names the failed run, and the
+    other job finishes."""
+    proc = run_cli("launch.train", "-m", "hydra/launcher=submitit_local", "trainer=grpo,sft", "trainer.batch_size=8",
+                   "++trainer.num_generations=3", "eval.probes=[cot]", *TINY, *ARITH_SMALL, f"output_root={tmp_path}",
+                   timeout=900)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "1 run(s) of the sweep failed:\n  grpo-arith-seed0: trainer.batch_size (8) must be a multiple" in proc.stderr
+    assert (tmp_path / "sft-arith-seed0" / "metrics.json").is_file()
+    assert not list(ROOT.glob(".reasonlab-sweep-*"))  # the failures folder is removed
+
+
 @pytest.mark.parametrize("name", ["ddp", "deepspeed_zero2", "deepspeed_zero3", "fsdp"])
 def test_accelerate_configs(name):
     cfg = yaml.safe_load((ROOT / "launch" / "accelerate" / f"{name}.yaml").read_text())

@@ -210,7 +210,7 @@ def test_one_failing_run_does_not_stop_a_sweep(tmp_path):
     assert proc.returncode == 1
     assert (tmp_path / "sft-arith-seed0" / "metrics.json").is_file()
     assert not (tmp_path / "grpo-arith-seed0" / "metrics.json").exists()
-    assert "1 run(s) of the sweep failed: grpo-arith-seed0: trainer.batch_size (8) must be a multiple" in proc.stderr
+    assert "1 run(s) of the sweep failed:\n  grpo-arith-seed0: trainer.batch_size (8) must be a multiple" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
@@ -238,3 +238,25 @@ def test_evaluations_during_training_keep_one_entropy_threshold(run_cfg, tmp_pat
         for step in (2, 4, 6):
             callback.on_step_end(None, SimpleNamespace(global_step=step, max_steps=10, log_history=[]), None)
         assert seen == expected
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_output_files_are_readable_as_the_umask_allows(run_cfg, umask, mode):
+    """metrics.json, samples.jsonl, the weights and every checkpoint file get 0666 minus the umask
+    (they were 0600: collaborators on a shared filesystem could not read results)."""
+    import os
+    import stat
+
+    previous = os.umask(umask)
+    try:
+        cfg = run_cfg("checkpoint.every_steps=1", "eval.probes=[cot]")
+        train(cfg)
+    finally:
+        os.umask(previous)
+    run_dir = Path(cfg.run_dir)
+    files = [p for p in run_dir.rglob("*") if p.is_file() and p.name != ".lock" and "wandb" not in p.parts]
+    names = {p.name for p in files}
+    assert {"metrics.json", "samples.jsonl", "run.json", "model.safetensors"} <= names
+    wrong = {str(p.relative_to(run_dir)): oct(stat.S_IMODE(p.stat().st_mode)) for p in files
+             if stat.S_IMODE(p.stat().st_mode) != mode}
+    assert not wrong
