@@ -129,6 +129,17 @@ def _start(model, tokenizer, jobs: list[Job], prefixes: Optional[PrefixStore], d
     return out, mask, pos[:, -1], [x[m.bool()].tolist() for x, m in zip(input_ids, mask)]
 
 
+def stop_ids(model, tokenizer) -> frozenset:
+    """The token ids that end a completion: the tokenizer's EOS and every id of the model's
+    generation_config `eos_token_id` (Qwen-Instruct lists `<|im_end|>` and `<|endoftext|>`), as
+    `model.generate` and TRL's GRPOTrainer stop."""
+    config = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids = set(config if isinstance(config, (list, tuple)) else [] if config is None else [config])
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return frozenset(int(i) for i in ids)
+
+
 def _generate_fallback(model, tokenizer, jobs: list[Job], max_new_tokens: int, device) -> list[Decoded]:
     """`model.generate`, one call per kind of job in the batch (no token statistics)."""
     enc = _encode(tokenizer, jobs, device)
@@ -141,9 +152,13 @@ def _generate_fallback(model, tokenizer, jobs: list[Job], max_new_tokens: int, d
             input_ids=enc["input_ids"][rows], attention_mask=enc["attention_mask"][rows],
             max_new_tokens=max_new_tokens, do_sample=temperature is not None, temperature=temperature, top_p=None,
             top_k=None, num_return_sequences=n, pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
+            eos_token_id=sorted(stop_ids(model, tokenizer)),
         )
-        texts = tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        stops = stop_ids(model, tokenizer)
+        new = [row.tolist() for row in gen[:, enc["input_ids"].shape[1]:]]
+        # generate keeps the stop token; a stop token that is not a special token would stay in the text
+        texts = tokenizer.batch_decode([r[: next((k for k, t in enumerate(r) if t in stops), len(r))] for r in new],
+                                       skip_special_tokens=True)
         for k, j in enumerate(rows):
             out[j] = Decoded(texts[k * n:(k + 1) * n])
     return out
@@ -183,7 +198,7 @@ def _decode(model, tokenizer, start, max_new_tokens: int, jobs: list[Job],
     kept once per distinct token its samples drew (EOS ends those samples), so rows split where
     samples diverge and leave when they end; an ending `Job.keep` row leaves its cache in
     `prefixes`."""
-    eos = tokenizer.eos_token_id
+    stops = stop_ids(model, tokenizer)
     out, mask, last, prompt_ids = start
     cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
     if cache is None or not hasattr(cache, "batch_select_indices") or max_new_tokens < 1:
@@ -212,10 +227,10 @@ def _decode(model, tokenizer, start, max_new_tokens: int, jobs: list[Job],
                     groups.setdefault(tok, []).append(s)
                 reshaped |= len(groups) > 1
             for tok, group in groups.items():
-                ends = tok == eos or row.count + 1 >= max_new_tokens
+                ends = tok in stops or row.count + 1 >= max_new_tokens
                 if ends and prefixes is not None and jobs[row.job].keep:  # the cache holds the prompt + `count` tokens
                     kept.append((r, row.job, prompt_ids[row.job] + tokens[row.job][0][: row.count]))
-                if tok == eos:
+                if tok in stops:
                     reshaped = True
                     continue
                 for s in group:

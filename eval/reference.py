@@ -39,11 +39,16 @@ class ReferenceBackend:
     def _generate(self, ids: list[int], max_new_tokens: int, n: int = 1, temperature: Optional[float] = None) -> list[str]:
         device = next(self.model.parameters()).device
         x = torch.tensor([ids], device=device)
+        listed = self.model.generation_config.eos_token_id  # written out here, not shared with the fast path
+        listed = [] if listed is None else [listed] if isinstance(listed, int) else list(listed)
+        eos = [self.tokenizer.eos_token_id, *[i for i in listed if i != self.tokenizer.eos_token_id]]
         gen = self.model.generate(input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=max_new_tokens,
                                   do_sample=temperature is not None, temperature=temperature, top_k=None, top_p=None,
                                   num_return_sequences=n, pad_token_id=self.tokenizer.pad_token_id,
-                                  eos_token_id=self.tokenizer.eos_token_id)
-        return self.tokenizer.batch_decode(gen[:, len(ids):], skip_special_tokens=True)
+                                  eos_token_id=eos)
+        rows = [row.tolist() for row in gen[:, len(ids):]]
+        rows = [row[: next((k for k, t in enumerate(row) if t in eos), len(row))] for row in rows]  # the stop token too
+        return self.tokenizer.batch_decode(rows, skip_special_tokens=True)
 
     @torch.no_grad()
     def _one(self, r):

@@ -142,6 +142,30 @@ def test_greedy_decoding_equals_model_generate(tiny, monkeypatch):
     assert LMBackend(model, tok, task, batch_size=7, max_new_tokens=40).answer(requests) == got
 
 
+def test_every_eos_id_of_generation_config_stops_decoding(trained, monkeypatch):
+    """A generation_config listing two end tokens (Qwen-Instruct: <|im_end|> and <|endoftext|>):
+    decoding stops at either, in the decode loop, in the model.generate fallback and in the
+    reference. Here the second stop token is the step separator, so each completion ends after its
+    first step."""
+    import copy
+
+    import eval.generation as gen
+
+    model, tok = trained
+    task = load_task("arith", train_size=200, test_size=10, ood_size=5)
+    requests = [Sample(ex.prompt) for ex in task.examples("test")]
+    plain = LMBackend(model, tok, task, max_new_tokens=40).answer(requests)
+    assert all(";" in c for (c,) in plain)
+    stopped = copy.deepcopy(model)
+    stopped.generation_config.eos_token_id = [tok.eos_token_id, tok.convert_tokens_to_ids(";")]
+    fast, ref = backends(task, stopped, tok)
+    got = fast.answer(requests)
+    assert got == [[c.split(";")[0]] for (c,) in plain]
+    assert ref.answer(requests) == got
+    monkeypatch.setattr(gen, "_decode", lambda *a, **k: None)
+    assert LMBackend(stopped, tok, task, max_new_tokens=40).answer(requests) == got
+
+
 def test_sampling_is_seeded_and_n_per_prompt(tiny):
     from eval.generation import generate
 
