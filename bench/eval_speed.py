@@ -45,6 +45,9 @@ def main() -> None:
     ap.add_argument("--truncation-rows", type=int, default=80, help="eval.truncation_rows (a GPU wants more)")
     ap.add_argument("--naive-chains", type=int, default=None,
                     help="time (c) and the fast path on the first N chains only (the naive path is slow on big models)")
+    ap.add_argument("--probes", default=None,
+                    help="comma-separated probes of (b) (default: every probe of conf/eval/default.yaml); e.g. an "
+                         "earlier evaluator's list, to compare the two on the same work")
     args = ap.parse_args()
 
     import torch
@@ -61,7 +64,7 @@ def main() -> None:
     model, tok = load_pretrained(args.checkpoint, args.dtype)
     model = model.to(device()).eval()
     task = load_task("arith", test_size=max(500, args.samples))
-    ALL_PROBES = list(EvalConfig.default().probes)
+    ALL_PROBES = args.probes.split(",") if args.probes else list(EvalConfig.default().probes)
     cfg = dict(num_samples=args.samples, max_new_tokens=112, batch_size=args.batch_size, progress=False, seed=0, answer_max_tokens=8,
                pass_at_k=dict(n=8, k=[1, 8], prompts=64, temperature=1.0), entropy_threshold=None,
                truncation_rows=args.truncation_rows)
