@@ -18,7 +18,7 @@ import sys
 from typing import Callable
 
 from core import ConfigError, RewardError, RunError, did_you_mean
-from launch.common import CONF_DIR, group_options
+from launch.common import CONF_DIR, group_defaults, group_options
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -39,6 +39,30 @@ def check_group_overrides(overrides: list[str]) -> None:
         for choice in (c.strip() for c in choices):
             if choice and choice != "null" and choice not in options:
                 fail(f"unknown {group} '{choice}'.{did_you_mean(choice, options)} Valid {group}s: {', '.join(options)}")
+
+
+def _trainer_key(override: str) -> str | None:
+    key = override.split("=", 1)[0].lstrip("+~")
+    return key.split(".", 1)[1] if key.startswith("trainer.") and key.count(".") == 1 else None
+
+
+def trl_overrides(overrides: list[str]) -> list[str]:
+    """`trainer.<TRL field>=v` for a field no conf/trainer/*.yaml has (`trainer.use_vllm=true`)
+    becomes `++trainer.<field>=v`, so TRL's names need no `+` (trainers/options.py); a field
+    reasonlab sets from its own settings (`trainer.per_device_train_batch_size`) fails here,
+    naming that setting."""
+    keys = [_trainer_key(o) for o in overrides if "=" in o]
+    if not any(keys):
+        return overrides
+    from trainers.options import all_field_names, owned_message
+
+    for key in filter(None, keys):
+        if (message := owned_message(key)) is not None:
+            fail(message)
+    ours = {k for name in group_options("trainer") for k in group_defaults("trainer", name)}
+    trl = all_field_names()
+    return [f"++{o}" if "=" in o and not o.startswith(("+", "~")) and (k := _trainer_key(o)) and k not in ours
+            and k in trl else o for o in overrides]
 
 
 def _one_line(exc: BaseException) -> str:
@@ -91,10 +115,16 @@ def precompose(config_name: str, overrides: list[str]) -> None:
                     base = compose(config_name=config_name, overrides=rest)
                 node = OmegaConf.select(base, parent) if parent else base
                 keys = [k for k in node.keys() if k != leaf] if node is not None else []
+                if parent == "trainer":  # TRL's own names are trainer options too
+                    from trainers.options import config_class, field_names
+
+                    keys += sorted(field_names(config_class(node)))
                 hint = did_you_mean(leaf, keys)
             except Exception:  # noqa: BLE001
                 hint = ""
-            msg = f"unknown config key '{full_key}'.{hint} (prefix with + to add a new key)"
+            where = (" (trainer options: conf/trainer/<name>.yaml's and the fields of TRL's config class, by TRL's "
+                     "name)" if parent == "trainer" else " (prefix with + to add a new key)")
+            msg = f"unknown config key '{full_key}'.{hint}{where}"
         fail(msg)
     finally:
         GlobalHydra.instance().clear()
@@ -153,6 +183,10 @@ def run_hydra_app(task_fn: Callable, config_name: str) -> None:
         print(help_text(config_name))
         sys.exit(0)
     overrides = overrides_of(argv)
+    rewritten = trl_overrides(overrides)
+    if rewritten != overrides:  # what Hydra parses
+        sys.argv = [sys.argv[0], *(dict(zip(overrides, rewritten)).get(a, a) for a in argv)]
+        argv, overrides = sys.argv[1:], rewritten
     full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     if not full:
         check_group_overrides(overrides)

@@ -19,6 +19,22 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = PROJECT_ROOT / "conf"
 
 
+def group_defaults(group: str, name: str) -> dict[str, Any]:
+    """The options of conf/<group>/<name>.yaml with those it inherits through its `defaults`
+    list (conf/trainer/rlsf.yaml starts from grpo.yaml), unresolved; {} for an unknown name."""
+    from omegaconf import OmegaConf
+
+    path = CONF_DIR / group / f"{name}.yaml"
+    if not path.is_file():
+        return {}
+    own = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    out: dict[str, Any] = {}
+    for parent in own.pop("defaults", []) or []:
+        if isinstance(parent, str) and parent != "_self_":
+            out.update(group_defaults(group, parent))
+    return {**out, **own}
+
+
 def quiet_libraries() -> None:
     """Readable console output: no walls of library warnings or loading bars."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -146,15 +146,9 @@ class RunConfig:
 def check_types(node, group: str) -> None:
     """An option of an untyped group (trainer, task) has the type of its default in
     conf/<group>/<name>.yaml: `trainer.learning_rate=abc` fails here, in one line."""
-    from omegaconf import OmegaConf
+    from launch.common import group_defaults
 
-    from launch.common import CONF_DIR
-
-    name = node.get("name")
-    path = CONF_DIR / group / f"{name}.yaml"
-    if not name or not path.is_file():
-        return
-    defaults = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    defaults = group_defaults(group, node.get("name") or "")
     for key, default in defaults.items():
         value = node.get(key)
         if value is None or default is None or isinstance(default, str) and "${" in default:
@@ -242,9 +236,12 @@ def validate(cfg) -> EvalConfig:
     (RunConfig if training else EvaluateConfig).check(cfg)
     Budget.check(cfg.budget, training=training)
     if training:
+        from launch.common import group_defaults
+        from trainers import options
         from trainers.base import check_options
 
         check_options(cfg.trainer)
+        options.check(cfg.trainer, group_defaults("trainer", cfg.trainer.name))
         CheckpointConf.check(cfg.checkpoint)
         LoggerConf.check(cfg.logger)
     ModelConf.check(cfg.model)

@@ -63,6 +63,15 @@ def check_options(method: Any) -> None:
                           f"one prompt), got {method.num_generations}")
     if method.get("temperature") is not None and not method.temperature > 0:
         raise ConfigError(f"trainer.temperature must be > 0 (sampling), got {method.temperature}")
+    if method.get("rewards") is not None:  # names and import paths, before any model loads
+        from rewards import REWARDS
+        from rewards.imported import is_import_path, load_function
+
+        for name in method.rewards:
+            load_function(name) if is_import_path(str(name)) else REWARDS.get(str(name))
+        if len(method.rewards) != len(method.get("reward_weights") or []):
+            raise ConfigError(f"trainer.rewards ({len(method.rewards)}) and trainer.reward_weights "
+                              f"({len(method.get('reward_weights') or [])}) must have the same length")
 
 
 def common_args(ctx: RunContext) -> dict[str, Any]:

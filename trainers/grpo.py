@@ -18,7 +18,9 @@ from trl import GRPOConfig, GRPOTrainer
 
 from core import ConfigError
 from rewards import REWARDS
+from rewards.imported import imported_reward, is_import_path
 from trainers.base import RunContext, common_args, rl_dataset, train_examples
+from trainers.options import build_config
 
 
 class MaskStatsGRPOTrainer(GRPOTrainer):
@@ -68,7 +70,7 @@ def grpo_args(ctx: RunContext, **overrides) -> GRPOConfig:
         shuffle_dataset=True,
     )
     kwargs.update(overrides)
-    return GRPOConfig(**kwargs)
+    return build_config(GRPOConfig, method, kwargs)
 
 
 def reward_funcs(ctx: RunContext) -> list:
@@ -78,7 +80,7 @@ def reward_funcs(ctx: RunContext) -> list:
             f"trainer.rewards ({len(names)}) and trainer.reward_weights ({len(ctx.method.reward_weights)}) "
             "must have the same length"
         )
-    return [REWARDS.get(name)(ctx.task) for name in names]
+    return [imported_reward(name, ctx.task) if is_import_path(name) else REWARDS.get(name)(ctx.task) for name in names]
 
 
 def build(ctx: RunContext, rewards: list | None = None, dataset=None, **arg_overrides) -> GRPOTrainer:

@@ -29,6 +29,7 @@ from core import ConfigError
 from rewards import ConfidenceReward
 from trainers import grpo
 from trainers.base import RunContext, common_args, train_examples
+from trainers.options import build_config
 
 log = logging.getLogger("reasonlab")
 
@@ -87,6 +88,6 @@ def build(ctx: RunContext):
     confidence.bind(ctx.model, ctx.tokenizer)
     dataset = dpo_dataset(ctx, confidence)
     reference = copy.deepcopy(ctx.model).eval()  # explicit: without it DPOTrainer would try to load one
-    args = DPOConfig(**common_args(ctx), beta=method.dpo_beta, max_length=method.max_length)
+    args = build_config(DPOConfig, method, dict(**common_args(ctx), beta=method.dpo_beta, max_length=method.max_length))
     return DPOTrainer(model=ctx.model, ref_model=reference, args=args, train_dataset=dataset,
                       processing_class=ctx.tokenizer, callbacks=ctx.callbacks)

@@ -20,6 +20,7 @@ from trl import SFTConfig, SFTTrainer
 
 from tasks.variants import sft_completions
 from trainers.base import RunContext, common_args, train_examples
+from trainers.options import build_config
 
 
 def sft_dataset(ctx: RunContext) -> Dataset:
@@ -29,13 +30,13 @@ def sft_dataset(ctx: RunContext) -> Dataset:
 
 
 def build(ctx: RunContext) -> SFTTrainer:
-    args = SFTConfig(
+    args = build_config(SFTConfig, ctx.method, dict(
         **common_args(ctx),
         max_length=ctx.method.max_length,
         completion_only_loss=True,
         packing=False,
         dataset_num_proc=None,
-    )
+    ))
     return SFTTrainer(
         model=ctx.model,
         args=args,
