@@ -175,6 +175,7 @@ def _train(cfg: DictConfig, eval_config: EvalConfig, resume_from: str | None) ->
         "init_from": cfg.model.init_from,
         "seed": cfg.seed,
         **metrics,
+        **ctx.metrics,
         "train/steps": trainer.state.global_step,
         "train/seconds": round(train_seconds, 3),
         "train/final_loss": next((h["loss"] for h in reversed(trainer.state.log_history) if "loss" in h), None),

@@ -117,6 +117,8 @@ def test_two_step_run_of_each_method(run_cfg, base_run, trainer, extra):
         assert "rewards/confidence/mean" in result["train/last_log"] and "rewards/accuracy/mean" in result["train/last_log"]
     if trainer == "rlag":
         assert "rewards/rationality/mean" in result["train/last_log"]
+    if "trainer.mode=dpo" in extra:  # max_length fit to the preference pairs: none cut
+        assert result["train/truncated"] == 0 and result["train/max_length"] == result["train/longest_example"]
 
 
 @pytest.mark.parametrize("trainer, quantile", [("entropy_rlvr", 0.2), ("grpo", 1.0)])

@@ -3,6 +3,7 @@ TrainingArguments that come from the fair-comparison budget."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from datasets import Dataset
 
 from core import ConfigError
 from tasks.base import Example, Task
+
+log = logging.getLogger("reasonlab")
 
 
 @dataclass
@@ -23,6 +26,7 @@ class RunContext:
     run_dir: Path
     report_to: list[str]
     callbacks: list[Any] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)  # what building the trainer measured (-> metrics.json)
 
     @property
     def method(self) -> Any:
@@ -63,6 +67,12 @@ def check_options(method: Any) -> None:
                           f"one prompt), got {method.num_generations}")
     if method.get("temperature") is not None and not method.temperature > 0:
         raise ConfigError(f"trainer.temperature must be > 0 (sampling), got {method.temperature}")
+    length = method.get("max_length")
+    if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
+        raise ConfigError(f"trainer.max_length must be a positive integer or null (fit the data), got {length!r}")
+    allowed = method.get("max_truncated")
+    if allowed is not None and (isinstance(allowed, bool) or not isinstance(allowed, (int, float)) or not 0 <= allowed <= 1):
+        raise ConfigError(f"trainer.max_truncated must be a share between 0 and 1, got {allowed!r}")
     if method.get("rewards") is not None:  # names and import paths, before any model loads
         from rewards import REWARDS
         from rewards.imported import is_import_path, load_function
@@ -103,3 +113,32 @@ def common_args(ctx: RunContext) -> dict[str, Any]:
         gradient_checkpointing=method.get("gradient_checkpointing", False),
         run_name=cfg.run_name,
     )
+
+
+def fit_max_length(ctx: RunContext, texts: list[str], what: str) -> int:
+    """The max_length of a method that trains on whole texts (SFT, DPO): `trainer.max_length`, or
+    with null the longest of `texts` (each prompt + completion, plus the end token TRL appends),
+    never more than the model's positions. Examples still longer are counted (`train/truncated`,
+    `train/truncated_share` in metrics.json and the log); more than `trainer.max_truncated` of
+    them (a share) is an error, so no run silently trains on answers cut off."""
+    method = ctx.method
+    lengths = [len(ids) + 1 for ids in ctx.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    positions = getattr(getattr(ctx.model, "config", None), "max_position_embeddings", None)
+    wanted = method.get("max_length") or max(lengths, default=1)
+    limit = min(wanted, positions) if positions else wanted
+    cut = sum(n > limit for n in lengths)
+    share = cut / max(1, len(lengths))
+    ctx.metrics.update({"train/max_length": limit, "train/longest_example": max(lengths, default=0),
+                        "train/truncated": cut, "train/truncated_share": round(share, 4)})
+    allowed = method.get("max_truncated", 0.01)
+    source = (f"trainer.max_length={method.max_length}" if method.get("max_length") else "the model's "
+              f"max_position_embeddings ({positions})") if limit < max(lengths, default=0) else ""
+    if cut:
+        log.warning("%s: %d of %d training %s (%.1f%%) are longer than %d tokens (%s) and are cut at the end",
+                    method.name, cut, len(lengths), what, 100 * share, limit, source)
+    if share > allowed:
+        raise ConfigError(
+            f"{cut} of {len(lengths)} training {what} ({100 * share:.1f}%) are longer than max_length {limit} "
+            f"({source}; the longest has {max(lengths)} tokens) and would lose their answers; raise trainer.max_length "
+            f"(null: fit the data), or allow it with trainer.max_truncated={share:.2f}")
+    return limit

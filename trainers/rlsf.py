@@ -28,7 +28,7 @@ from datasets import Dataset
 from core import ConfigError
 from rewards import ConfidenceReward
 from trainers import grpo
-from trainers.base import RunContext, common_args, train_examples
+from trainers.base import RunContext, common_args, fit_max_length, train_examples
 from trainers.options import build_config
 
 log = logging.getLogger("reasonlab")
@@ -88,6 +88,8 @@ def build(ctx: RunContext):
     confidence.bind(ctx.model, ctx.tokenizer)
     dataset = dpo_dataset(ctx, confidence)
     reference = copy.deepcopy(ctx.model).eval()  # explicit: without it DPOTrainer would try to load one
-    args = build_config(DPOConfig, method, dict(**common_args(ctx), beta=method.dpo_beta, max_length=method.max_length))
+    pairs = [p + c for p, a, b in zip(dataset["prompt"], dataset["chosen"], dataset["rejected"]) for c in (a, b)]
+    max_length = fit_max_length(ctx, pairs, "completions (chosen and rejected)")
+    args = build_config(DPOConfig, method, dict(**common_args(ctx), beta=method.dpo_beta, max_length=max_length))
     return DPOTrainer(model=ctx.model, ref_model=reference, args=args, train_dataset=dataset,
                       processing_class=ctx.tokenizer, callbacks=ctx.callbacks)

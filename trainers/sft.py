@@ -19,7 +19,7 @@ from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
 from tasks.variants import sft_completions
-from trainers.base import RunContext, common_args, train_examples
+from trainers.base import RunContext, common_args, fit_max_length, train_examples
 from trainers.options import build_config
 
 
@@ -30,9 +30,11 @@ def sft_dataset(ctx: RunContext) -> Dataset:
 
 
 def build(ctx: RunContext) -> SFTTrainer:
+    dataset = sft_dataset(ctx)
+    max_length = fit_max_length(ctx, [p + c for p, c in zip(dataset["prompt"], dataset["completion"])], "examples")
     args = build_config(SFTConfig, ctx.method, dict(
         **common_args(ctx),
-        max_length=ctx.method.max_length,
+        max_length=max_length,
         completion_only_loss=True,
         packing=False,
         dataset_num_proc=None,
@@ -40,7 +42,7 @@ def build(ctx: RunContext) -> SFTTrainer:
     return SFTTrainer(
         model=ctx.model,
         args=args,
-        train_dataset=sft_dataset(ctx),
+        train_dataset=dataset,
         processing_class=ctx.tokenizer,
         callbacks=ctx.callbacks,
     )
