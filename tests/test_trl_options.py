@@ -159,3 +159,44 @@ def test_a_failing_imported_reward_names_itself(reward_module):
 
     with pytest.raises(RewardError, match=r"reward 'lab_rewards:broken' failed .*KeyError"):
         reward(prompts=["p"], completions=["c"])
+
+
+@pytest.mark.parametrize("world, extra, layout", [
+    (1, [], (32, 1)),
+    (2, [], (16, 1)),
+    (8, [], (4, 1)),
+    (2, ["++trainer.gradient_accumulation_steps=4"], (4, 4)),
+    (2, ["++trainer.per_device_batch_size=4"], (4, 4)),
+    (1, ["++trainer.per_device_batch_size=8"], (8, 4)),
+])
+def test_the_batch_is_global(run_cfg, tmp_path, monkeypatch, world, extra, layout):
+    """Per optimizer step every run trains on trainer.batch_size examples, however many processes."""
+    from trainers.base import common_args
+
+    monkeypatch.setenv("WORLD_SIZE", str(world))
+    ctx = _ctx(run_cfg("trainer=sft", "trainer.batch_size=32", *extra), tmp_path)
+    args = common_args(ctx)
+    per_device, accumulation = args["per_device_train_batch_size"], args["gradient_accumulation_steps"]
+    assert (per_device, accumulation) == layout and per_device * accumulation * world == 32
+    assert ctx.metrics == {"train/world_size": world, "train/global_batch": 32, "train/per_device_batch_size": per_device,
+                           "train/gradient_accumulation_steps": accumulation}
+
+
+@pytest.mark.parametrize("world, extra", [(3, []), (2, ["++trainer.per_device_batch_size=5"]),
+                                          (4, ["++trainer.gradient_accumulation_steps=16"])])
+def test_a_global_batch_that_does_not_divide_is_one_line(run_cfg, tmp_path, monkeypatch, world, extra):
+    from trainers.base import common_args
+
+    monkeypatch.setenv("WORLD_SIZE", str(world))
+    with pytest.raises(ConfigError, match=rf"trainer.batch_size \(32\) is the global batch: it must be a multiple of the "
+                                          rf"{world} process\(es\)"):
+        common_args(_ctx(run_cfg("trainer=sft", "trainer.batch_size=32", *extra), tmp_path))
+
+
+def test_grpo_global_batch_reaches_trl(run_cfg, tmp_path, monkeypatch):
+    import trainers.base
+    from trainers.grpo import grpo_args
+
+    monkeypatch.setattr(trainers.base, "world_size", lambda: 2)  # (GRPOConfig with WORLD_SIZE=2 starts torch.distributed)
+    args = grpo_args(_ctx(run_cfg("trainer=grpo", "trainer.batch_size=32", "trainer.num_generations=8"), tmp_path))
+    assert args.per_device_train_batch_size == 16 and args.gradient_accumulation_steps == 1

@@ -67,6 +67,9 @@ def check_options(method: Any) -> None:
                           f"one prompt), got {method.num_generations}")
     if method.get("temperature") is not None and not method.temperature > 0:
         raise ConfigError(f"trainer.temperature must be > 0 (sampling), got {method.temperature}")
+    if method.get("per_device_batch_size") is not None and method.per_device_batch_size < 1:
+        raise ConfigError(f"trainer.per_device_batch_size must be a positive integer or null, got "
+                          f"{method.per_device_batch_size}")
     length = method.get("max_length")
     if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
         raise ConfigError(f"trainer.max_length must be a positive integer or null (fit the data), got {length!r}")
@@ -84,15 +87,47 @@ def check_options(method: Any) -> None:
                               f"({len(method.get('reward_weights') or [])}) must have the same length")
 
 
+def world_size() -> int:
+    """Processes of this run (torchrun and accelerate set WORLD_SIZE; 1 without them)."""
+    import os
+
+    return max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
+
+
+def batch_layout(method: Any, world: int | None = None) -> tuple[int, int]:
+    """(per-device batch, gradient accumulation steps) that make `trainer.batch_size` the global
+    batch: every optimizer step trains on batch_size examples (GRPO: completions) whatever the
+    number of processes, so a laptop, one GPU and eight train on the same examples per step.
+    `trainer.per_device_batch_size` (memory) sets the accumulation; otherwise
+    `trainer.gradient_accumulation_steps` (default 1) sets the per-device batch."""
+    world = world or world_size()
+    batch, per_device = method.batch_size, method.get("per_device_batch_size")
+    if per_device is not None:
+        if per_device < 1 or batch % (world * per_device):
+            raise ConfigError(f"trainer.batch_size ({batch}) is the global batch: it must be a multiple of the "
+                              f"{world} process(es) x trainer.per_device_batch_size ({per_device})")
+        return per_device, batch // (world * per_device)
+    accumulation = method.get("gradient_accumulation_steps") or 1
+    if accumulation < 1 or batch % (world * accumulation):
+        raise ConfigError(f"trainer.batch_size ({batch}) is the global batch: it must be a multiple of the {world} "
+                          f"process(es) x trainer.gradient_accumulation_steps ({accumulation}); or set "
+                          "trainer.per_device_batch_size")
+    return batch // (world * accumulation), accumulation
+
+
 def common_args(ctx: RunContext) -> dict[str, Any]:
     """TrainingArguments shared by all methods; the budget is read here and nowhere else."""
     cfg, method = ctx.cfg, ctx.method
     use_cuda = torch.cuda.is_available()
+    world = world_size()
+    per_device, accumulation = batch_layout(method, world)
+    ctx.metrics.update({"train/world_size": world, "train/global_batch": method.batch_size,
+                        "train/per_device_batch_size": per_device, "train/gradient_accumulation_steps": accumulation})
     return dict(
         output_dir=str(ctx.run_dir / "checkpoints"),
         max_steps=cfg.budget.max_steps,
-        per_device_train_batch_size=method.batch_size,
-        gradient_accumulation_steps=method.get("gradient_accumulation_steps", 1),
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accumulation,
         learning_rate=method.learning_rate,
         lr_scheduler_type=method.get("lr_scheduler_type", "cosine"),
         warmup_steps=method.get("warmup_steps", 0),

@@ -25,7 +25,7 @@ from core import ConfigError, did_you_mean
 
 # TRL's fields that reasonlab sets from one of its own settings: field -> the setting to use instead
 OWNED = {
-    "per_device_train_batch_size": "trainer.batch_size",
+    "per_device_train_batch_size": "trainer.batch_size (the global batch) and trainer.per_device_batch_size",
     "max_steps": "budget.max_steps",
     "num_train_epochs": "budget.max_steps (training is counted in optimizer steps)",
     "max_completion_length": "budget.max_completion_length",
