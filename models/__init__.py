@@ -69,6 +69,8 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     for cand in (p / "final", p):
         if (cand / "config.json").is_file() and any(cand.glob("*.safetensors")):
             return cand
+    if is_adapter(p):
+        return p
     raise ConfigError(
         f"no checkpoint in {p}: expected config.json and *.safetensors there or in {p}/final "
         "(did that run finish?)"
@@ -82,6 +84,8 @@ def load_pretrained(path: str, dtype: str = "float32", trust_remote_code: bool =
     local = Path(path).expanduser()
     if local.exists() or path.startswith(("/", ".", "~")):
         path = str(resolve_checkpoint(local))  # a path, not a hub id: fail clearly if it is not a checkpoint
+        if is_adapter(Path(path)):
+            return load_adapter(Path(path), dtype, trust_remote_code)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(
@@ -97,6 +101,34 @@ def load_pretrained(path: str, dtype: str = "float32", trust_remote_code: bool =
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
+    return model, tokenizer
+
+
+def is_adapter(path: Path) -> bool:
+    """A PEFT adapter directory (adapter_config.json, no full weights of its own)."""
+    return (path / "adapter_config.json").is_file() and not (path / "config.json").is_file()
+
+
+def load_adapter(path: Path, dtype: str = "float32", trust_remote_code: bool = False):
+    """A LoRA adapter on the base model its adapter_config.json names, merged: the same weights
+    as the run's merged final/ (up to rounding)."""
+    import json
+
+    base = json.loads((path / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    if not base:
+        raise ConfigError(f"the adapter in {path} names no base model (base_model_name_or_path is empty: its base was "
+                          f"built in-process); load the merged weights in {path.parent} instead")
+    model, tokenizer = load_pretrained(str(base), dtype, trust_remote_code)
+    from peft import PeftModel
+
+    try:
+        model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
+    except Exception as e:  # noqa: BLE001 - a corrupt or mismatched adapter: one line
+        raise ConfigError(f"could not load the adapter in {path} on {base}: {first_line(e)}") from None
+    if (path / "tokenizer_config.json").is_file():
+        tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+        tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+        tokenizer.padding_side = "left"
     return model, tokenizer
 
 
@@ -143,10 +175,17 @@ def wrap_peft(model, peft_cfg: Mapping[str, Any]):
                           f"({first_line(e)}); its linear layers: {', '.join(names)}") from None
 
 
+ADAPTER_DIR = "adapter"  # a LoRA run's final/adapter: the adapter alone, in PEFT's format
+
+
 def save_checkpoint(model, tokenizer, out_dir: str | os.PathLike) -> Path:
-    """Weights as safetensors + config + tokenizer; merges LoRA so the directory loads alone."""
+    """Weights as safetensors + config + tokenizer; a LoRA model also saves its adapter in PEFT's
+    format (out_dir/adapter, with the tokenizer: small, shareable, loads on its base model), then
+    is merged so that out_dir loads alone."""
     out = Path(out_dir)
     if hasattr(model, "merge_and_unload"):
+        model.save_pretrained(out / ADAPTER_DIR, safe_serialization=True)
+        tokenizer.save_pretrained(out / ADAPTER_DIR)
         model = model.merge_and_unload()
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)

@@ -81,6 +81,33 @@ def test_lora_run_saves_merged_weights(run_cfg, tmp_path):
 
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "sft-arith-seed0" / "final")
     assert not any("lora" in name for name, _ in model.named_parameters())
+    # the adapter alone, in PEFT's format; built on an in-process base, it names no base to load on
+    adapter = tmp_path / "sft-arith-seed0" / "final" / "adapter"
+    assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
+    from core import ConfigError
+    from models import load_pretrained
+
+    with pytest.raises(ConfigError, match="names no base model"):
+        load_pretrained(str(adapter))
+
+
+def test_lora_adapter_loads_on_its_base(run_cfg, base_run, tmp_path):
+    """A LoRA run from a saved base: final/adapter loads on that base (PEFT) to the merged weights,
+    and launch.evaluate's loader takes either directory."""
+    import torch
+
+    from models import load_pretrained
+
+    cfg = run_cfg("peft=lora", "peft.r=4", f"model.init_from={base_run}", "run_name=lora", "eval.probes=[]")
+    train(cfg)
+    merged, _ = load_pretrained(str(tmp_path / "lora"))
+    from_adapter, tok = load_pretrained(str(tmp_path / "lora" / "final" / "adapter"))
+    base, _ = load_pretrained(str(base_run))
+    a, b, c = merged.state_dict(), from_adapter.state_dict(), base.state_dict()
+    assert a.keys() == b.keys()
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5
+    assert max((a[k] - c[k]).abs().max().item() for k in a) > 1e-4  # the adapter changed something
+    assert tok.padding_side == "left" and tok.pad_token is not None
 
 
 @pytest.mark.slow
