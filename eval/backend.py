@@ -96,10 +96,12 @@ class LMBackend:
         # greedy samples' KV caches, kept for the Continue requests that begin like them (eval/prefixes.py)
         self.prefixes = PrefixStore() if keep_prefixes else None
 
-    def answer(self, requests, *, desc=None):
+    def answer(self, requests, *, desc=None, streams: Optional[dict[Request, int]] = None):
+        """`streams`: the sample stream of each sampled request (eval/sharded.py gives each rank's
+        share the numbers the whole call would have); by default the k-th sampled request of the call."""
         todo = unique(requests)
         out: dict[Request, Any] = {}
-        out.update(self._decode([r for r in todo if isinstance(r, (Sample, Continue))], desc))
+        out.update(self._decode([r for r in todo if isinstance(r, (Sample, Continue))], desc, streams))
         out.update(self._packed([r for r in todo if isinstance(r, (ForcedAnswer, AnswerLogprob)) and not getattr(r, "reader", False)]))
         read = [r for r in todo if isinstance(r, AnswerLogprob) and r.reader]
         if read:
@@ -113,11 +115,11 @@ class LMBackend:
     def num_tokens(self, text):
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _decode(self, requests, desc):
+    def _decode(self, requests, desc, streams=None):
         jobs, k = [], 0
         for r in requests:
             if isinstance(r, Sample) and r.temperature is not None:
-                jobs.append(Job(r.prompt, r.n, r.temperature, stream=SAMPLE_STREAMS + k))
+                jobs.append(Job(r.prompt, r.n, r.temperature, stream=SAMPLE_STREAMS + (k if streams is None else streams[r])))
                 k += 1
             elif isinstance(r, Sample):  # greedy: its token statistics (for TokenStats) and cache (for Continue) are kept
                 jobs.append(Job(r.prompt, record=self.keep_stats, keep=self.prefixes is not None))

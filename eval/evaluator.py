@@ -26,6 +26,7 @@ from eval.backend import Backend, LMBackend
 from eval.config import EvalConfig
 from eval.probes import PROBES, Outcome, Probe, Run
 from eval.requests import Sample, Unsupported
+from eval.sharded import shard
 from tasks.base import Task
 
 # 7: one answer span (the grader's) for calibration; probes as requests. 8: contexts cut from the
@@ -65,7 +66,7 @@ def evaluate(
     if not isinstance(cfg, EvalConfig):
         cfg = EvalConfig.default(**dict(cfg or {}))
     t0 = time.perf_counter()
-    backend = backend or backend_for(model, tokenizer, task, cfg, reader)
+    backend = backend or shard(backend_for(model, tokenizer, task, cfg, reader))  # several processes: each its share
     ood = task.examples("ood")[: cfg.num_samples]
     examples = task.examples("test")[: cfg.num_samples]
     probes = [PROBES.get(name)() for name in cfg.probes]

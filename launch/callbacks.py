@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from transformers import TrainerCallback
 
-from core import RunError
+from core import RunError, dist
 from launch.common import latest_checkpoint
 from launch.scoring import log_to_wandb, scalars
 
@@ -144,7 +144,8 @@ class PeriodicEval(TrainerCallback):
             # above it can move; each evaluation's own percentile would read 0.20 by construction
             self.eval_config = self.eval_config.replace(entropy_threshold=metrics["entropy/p80"])
         row = {"step": state.global_step, **scalars(metrics)}
-        with (self.run_dir / "eval_history.jsonl").open("a") as fh:
-            fh.write(json.dumps(row) + "\n")
+        if dist.is_main():
+            with (self.run_dir / "eval_history.jsonl").open("a") as fh:
+                fh.write(json.dumps(row) + "\n")
         state.log_history.append({f"eval/{k.removeprefix('eval/')}": v for k, v in row.items()})
         log_to_wandb(self.cfg, metrics, [], step=state.global_step)

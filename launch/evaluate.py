@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from core import dist
 from launch.common import provenance, quiet_libraries, write_json_atomic
 from launch.schema import validate
 from launch.scoring import score_checkpoint, start_logger
@@ -22,6 +23,7 @@ log = logging.getLogger("reasonlab")
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     quiet_libraries()
     eval_config = validate(cfg)
+    dist.start()  # under torchrun / accelerate launch: the ranks share the evaluation, rank 0 writes
     if not cfg.progress:
         eval_config = eval_config.replace(progress=False)
     out = Path(cfg.output_dir)
@@ -29,7 +31,8 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     metrics, task = score_checkpoint(cfg, eval_config, cfg.model.name_or_path, out)
     result = {"trainer": None, "task": task.name, "task_version": task.version, "model": cfg.model.name_or_path,
               "seed": cfg.seed, **metrics, **provenance()}
-    write_json_atomic(out / "metrics.json", result)
+    if dist.is_main():
+        write_json_atomic(out / "metrics.json", result)
     if report_to:
         import wandb
 
@@ -37,7 +40,9 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
         logged = {k.removeprefix("eval/") for k in wandb.run.summary.keys()}
         wandb.run.summary.update({k: v for k, v in result.items() if isinstance(v, (int, float, str)) and k not in logged})
         wandb.finish()
-    log.info("accuracy %.3f, ood_accuracy %.3f -> %s/metrics.json", result["accuracy"], result["ood_accuracy"] or 0.0, out)
+    if dist.is_main():
+        log.info("accuracy %.3f, ood_accuracy %.3f -> %s/metrics.json", result["accuracy"], result["ood_accuracy"] or 0.0, out)
+    dist.barrier()  # no rank leaves before rank 0 has written
     return result
 
 

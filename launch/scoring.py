@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from core import ConfigError
+from core import ConfigError, dist
 from launch.common import seed_everything, write_jsonl_atomic
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def load_reader(cfg: DictConfig):
 def start_logger(cfg: DictConfig, run_dir: Path) -> list[str]:
     """W&B when logger=wandb (offline without credentials); returns TRL's report_to. launch.train and
     launch.evaluate both start it here."""
-    if cfg.logger.kind == "none":
+    if cfg.logger.kind == "none" or not dist.is_main():  # one W&B run per run: rank 0's
         return []
     import wandb  # logger.kind is none or wandb (schema.LoggerConf.check)
 
@@ -88,9 +88,10 @@ def run_evaluation(cfg: DictConfig, eval_config: EvalConfig, model, tokenizer, t
     logger=wandb, and return the metrics (with `curves`) for metrics.json."""
     from eval.evaluator import evaluate
 
-    metrics, samples, curves = evaluate(model, tokenizer, task, eval_config, reader=reader)
-    write_jsonl_atomic(out_dir / "samples.jsonl", samples)
-    log_to_wandb(cfg, metrics, samples, step=step)
+    metrics, samples, curves = evaluate(model, tokenizer, task, eval_config, reader=reader)  # every rank: its share
+    if dist.is_main():
+        write_jsonl_atomic(out_dir / "samples.jsonl", samples)
+        log_to_wandb(cfg, metrics, samples, step=step)
     return {**metrics, "curves": curves}
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
-from core import ConfigError
+from core import ConfigError, dist
 from launch import identity
 from launch.common import checkpoint_step, latest_checkpoint, provenance, quiet_libraries, seed_everything, write_json_atomic
 from launch.schema import validate
@@ -95,27 +95,50 @@ def reevaluate_if_stale(cfg: DictConfig, eval_config: EvalConfig, done: dict[str
     log.info("%s: %s: re-evaluating its final checkpoint (no retraining)", cfg.run_name, why)
     metrics, _ = score_checkpoint(cfg, eval_config, str(final), run_dir)
     result = {**done, **metrics, **provenance()}
-    write_json_atomic(run_dir / "metrics.json", result)
-    if changed:
-        identity.record(cfg, run_dir)
+    if dist.is_main():
+        write_json_atomic(run_dir / "metrics.json", result)
+        if changed:
+            identity.record(cfg, run_dir)
+    dist.barrier()
     return result
+
+
+def save_final(trainer, tokenizer, out: Path) -> Path:
+    """The trained weights to `out` (models.save_checkpoint: merged LoRA, adapter, tokenizer), by
+    rank 0 alone. Under DeepSpeed ZeRO-3 or FSDP the weights are sharded: the trainer's
+    `save_model` gathers them (every rank takes part) and writes on rank 0."""
+    from models import save_checkpoint
+
+    if getattr(trainer, "is_deepspeed_enabled", False) or getattr(trainer, "is_fsdp_enabled", False):
+        trainer.save_model(str(out))
+        if dist.is_main():
+            tokenizer.save_pretrained(out)
+    elif dist.is_main():
+        save_checkpoint(trainer.model, tokenizer, out)
+    dist.barrier()
+    return out
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train `cfg.trainer` from `cfg.model` on `cfg.task`, evaluate, write metrics.json; return the metrics."""
     quiet_libraries()
     eval_config = validate(cfg)  # every group, the evaluator's settings included: bad values fail before training
-    with identity.RunLock(Path(cfg.run_dir)):
-        done, resume_from, changed = prepare_run_dir(cfg, Path(cfg.run_dir))
+    dist.start()  # under torchrun / accelerate launch: join the process group now, to share the run directory's set-up
+    with identity.RunLock(Path(cfg.run_dir)):  # (rank 0's)
+        if dist.is_main():
+            decision = prepare_run_dir(cfg, Path(cfg.run_dir))
+            if decision[0] is None:
+                identity.record(cfg, Path(cfg.run_dir))
+        decision = dist.broadcast(decision if dist.is_main() else None)  # every rank resumes, skips or trains alike
+        done, resume_from, changed = decision
         if done is not None:
             return reevaluate_if_stale(cfg, eval_config, done, changed)
-        identity.record(cfg, Path(cfg.run_dir))
         return _train(cfg, eval_config, resume_from)
 
 
 def _train(cfg: DictConfig, eval_config: EvalConfig, resume_from: str | None) -> dict[str, Any]:
     from launch.callbacks import PeriodicEval, SaveOnPreemption, StopOnNonFiniteLoss, check_weights
-    from models import count_parameters, load_model, save_checkpoint, wrap_peft
+    from models import count_parameters, load_model, wrap_peft
     from trainers import TRAINERS, RunContext
 
     method = TRAINERS.get(cfg.trainer.name)
@@ -162,7 +185,7 @@ def _train(cfg: DictConfig, eval_config: EvalConfig, resume_from: str | None) ->
     train_seconds = time.perf_counter() - t0
     model = trainer.model
     check_weights(model, trainer.state.global_step, trainer.args.output_dir)  # the last steps, after the last log
-    final = save_checkpoint(model, tokenizer, run_dir / "final")
+    final = save_final(trainer, tokenizer, run_dir / "final")
 
     seed_everything(cfg.seed)
     metrics = run_evaluation(cfg, eval_config, trainer.model, tokenizer, task, run_dir, reader,
@@ -184,7 +207,8 @@ def _train(cfg: DictConfig, eval_config: EvalConfig, resume_from: str | None) ->
         "checkpoint": str(final),
         **provenance(),
     }
-    write_json_atomic(run_dir / "metrics.json", result)
+    if dist.is_main():
+        write_json_atomic(run_dir / "metrics.json", result)
     if report_to:
         import wandb
 
@@ -192,6 +216,9 @@ def _train(cfg: DictConfig, eval_config: EvalConfig, resume_from: str | None) ->
         logged = {k.removeprefix("eval/") for k in wandb.run.summary.keys()}
         wandb.run.summary.update({k: v for k, v in result.items() if isinstance(v, (int, float, str)) and k not in logged})
         wandb.finish()
+    dist.barrier()  # no rank leaves before rank 0 has written
+    if not dist.is_main():
+        return result
     log.info(
         "%s: accuracy %.3f, ood_accuracy %.3f (train %.0fs, eval %.0fs) -> %s/metrics.json",
         cfg.run_name, result["accuracy"], result["ood_accuracy"] or 0.0, train_seconds, metrics["eval/seconds"], run_dir,

@@ -1,0 +1,76 @@
+"""One evaluation over several processes: each rank answers its share of every batch of requests,
+and every rank gets all the answers (eval/backend.py's protocol, unchanged for the probes).
+
+Shares are chosen so that no speed-up of the LM backend is lost inside a rank and every answer is
+the one a single process gives:
+- `Sample`, `Continue`, `TokenStats` and reader log-probs go by a checksum of their text (a greedy
+  sample and the token statistics of its completion land on the same rank, which recorded them
+  while decoding); sampled requests keep the stream numbers the whole call would give them, so
+  pass@k's samples are the same draws as in one process;
+- `ForcedAnswer` / `AnswerLogprob` requests go by packed group (a chain's truncation points and
+  its branches stay together), groups dealt to the least loaded rank.
+Answers agree with one process up to floating-point noise of other batch shapes (and exactly on
+the deterministic parts).
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, Optional, Sequence
+
+from core import dist
+from eval.backend import LMBackend, groups_of, unique
+from eval.requests import AnswerLogprob, ForcedAnswer, Request, Sample, TokenStats
+
+
+def _text(r: Request) -> str:
+    if isinstance(r, Sample):
+        return r.prompt
+    if isinstance(r, TokenStats):
+        return r.prompt
+    return r.context
+
+
+def owners(requests: Sequence[Request], world: int) -> list[int]:
+    """The rank that answers each of `requests` (distinct requests), the same on every rank."""
+    out = [zlib.crc32(_text(r).encode("utf-8")) % world for r in requests]
+    packed = [i for i, r in enumerate(requests) if isinstance(r, (ForcedAnswer, AnswerLogprob)) and not getattr(r, "reader", False)]
+    if packed:
+        groups, where = groups_of([requests[i] for i in packed])
+        load, rank_of = [0] * world, []
+        for g in groups:  # in first-requested order: the least loaded rank takes the next group
+            r = min(range(world), key=lambda k: (load[k], k))
+            rank_of.append(r)
+            load[r] += len(g.points)
+        for i, (g, _) in zip(packed, where):
+            out[i] = rank_of[g]
+    return out
+
+
+class ShardedBackend:
+    """Answers like `inner` (an LMBackend), each rank computing its share."""
+
+    def __init__(self, inner: LMBackend):
+        self.inner = inner
+
+    def num_tokens(self, text: str) -> int:
+        return self.inner.num_tokens(text)
+
+    def answer(self, requests: Sequence[Request], *, desc: Optional[str] = None) -> list[Any]:
+        todo = unique(requests)
+        me, world = dist.rank(), dist.world()
+        who = owners(todo, world)
+        sampled = [r for r in todo if isinstance(r, Sample) and r.temperature is not None]
+        streams = {r: k for k, r in enumerate(sampled)}
+        mine = [r for r, w in zip(todo, who) if w == me]
+        answers = self.inner.answer(mine, desc=desc if me == 0 else None, streams=streams) if mine else []
+        found: dict[Request, Any] = {}
+        for share in dist.gather(list(zip(mine, answers))):
+            found.update(share)
+        return [found[r] for r in requests]
+
+
+def shard(backend: LMBackend) -> Any:
+    """`backend` sharded over the run's processes; itself in one process."""
+    return ShardedBackend(backend) if dist.world() > 1 else backend
+

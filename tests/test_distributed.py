@@ -1,0 +1,97 @@
+"""Two processes on CPU (torchrun, gloo): one run's files written once, by rank 0; training and
+the sharded evaluation equal to one process at the same global batch."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+SKIP = ("seconds", "world_size", "per_device_batch_size", "checkpoint", "git", "python", "torch", "host", "versions",
+        "provenance", "curves", "train/last_log")
+
+
+def _run(module, *args, procs=1, timeout=600):
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}"] if procs > 1 \
+        else [sys.executable]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
+    proc = subprocess.run([*launcher, "-m", module, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def _same(a: dict, b: dict, tol=1e-6) -> list:
+    out = []
+    for k in sorted(set(a) | set(b)):
+        if any(s in k for s in SKIP):
+            continue
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, float) and isinstance(y, float) and abs(x - y) <= tol:
+            continue
+        if x != y:
+            out.append((k, x, y))
+    return out
+
+
+SMALL = ["budget.max_steps=6", "budget.eval_samples=16", "trainer.batch_size=8", "logging_steps=1", "progress=false",
+         "eval.progress=false", "task.train_size=200", "eval.pass_at_k.prompts=8"]
+
+
+def test_sft_on_two_processes_equals_one(tmp_path):
+    _run("launch.train", "trainer=sft", f"output_root={tmp_path / 'one'}", *SMALL)
+    _run("launch.train", "trainer=sft", f"output_root={tmp_path / 'two'}", "logger=wandb", *SMALL, procs=2)
+    one = json.loads((tmp_path / "one" / "sft-arith-seed0" / "metrics.json").read_text())
+    run = tmp_path / "two" / "sft-arith-seed0"
+    two = json.loads((run / "metrics.json").read_text())
+    assert two["train/world_size"] == 2 and two["train/per_device_batch_size"] == 4 and two["train/global_batch"] == 8
+    assert _same(one, two) == []  # losses, accuracy, every probe
+    assert one["train/last_log"]["loss"] == pytest.approx(two["train/last_log"]["loss"], abs=1e-5)
+    # written once: one W&B run, no leftovers of a second writer
+    assert len(list((run / "wandb").glob("offline-run-*"))) == 1
+    assert sorted(p.name for p in run.iterdir() if p.name.endswith((".json", ".jsonl"))) == ["metrics.json", "run.json",
+                                                                                             "samples.jsonl"]
+    assert not list(run.glob(".*.tmp"))
+
+
+def test_sharded_evaluation_equals_one_process(base_run, tmp_path):
+    """Every probe's requests shared between two ranks: the metrics of one process (up to float noise)."""
+    common = [f"model.name_or_path={base_run}", "task=arith", "budget.eval_samples=32", "eval.progress=false",
+              "task.train_size=64", "eval.pass_at_k.prompts=8"]
+    _run("launch.evaluate", *common, f"output_dir={tmp_path / 'one'}")
+    _run("launch.evaluate", *common, f"output_dir={tmp_path / 'two'}", procs=2)
+    one, two = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("one", "two"))
+    assert one["accuracy"] > 0 and one["pass_at_k/8"] is not None
+    assert _same(one, two) == []
+    samples = [[json.loads(line) for line in (tmp_path / d / "samples.jsonl").open()] for d in ("one", "two")]
+    assert [s["completion"] for s in samples[0]] == [s["completion"] for s in samples[1]]
+
+
+def test_grpo_on_two_processes_writes_once(base_run, tmp_path):
+    """GRPO's samples come from each process's own generator, so its numbers differ from one
+    process's; the global batch, the files and the W&B run do not."""
+    run = tmp_path / "grpo-arith-seed0"
+    _run("launch.train", "trainer=grpo", f"model.init_from={base_run}", f"output_root={tmp_path}", "budget.max_steps=2",
+         "budget.eval_samples=8", "trainer.batch_size=16", "trainer.num_generations=4", "budget.max_completion_length=48",
+         "logging_steps=1", "progress=false", "eval.progress=false", "eval.probes=[]", "logger=wandb", procs=2)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert (metrics["train/world_size"], metrics["train/per_device_batch_size"], metrics["train/steps"]) == (2, 8, 2)
+    assert len(list((run / "wandb").glob("offline-run-*"))) == 1
+    assert len((run / "samples.jsonl").read_text().splitlines()) == 16  # test + ood, once
+
+
+def test_accelerate_cpu_config_starts_two_processes(tmp_path):
+    """launch/accelerate/cpu.yaml: two real processes (accelerate's MULTI_CPU type alone would start one)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "launch/accelerate/cpu.yaml"),
+         "--num_processes", "2", "-m", "launch.train", "trainer=sft", f"output_root={tmp_path}", *SMALL, "eval.probes=[]"],
+        cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "sft-arith-seed0" / "metrics.json").read_text())
+    assert (metrics["train/world_size"], metrics["train/per_device_batch_size"]) == (2, 4)
