@@ -17,7 +17,16 @@ def env_world() -> int:
 
 
 def start() -> None:
-    """Join the launcher's process group (a no-op in one process, or when already joined)."""
+    """Join the launcher's process group (a no-op in one process, or when already joined). A
+    submitit job with several tasks (SLURM's `tasks_per_node`, or submitit's local executor)
+    describes its ranks in SLURM's or submitit's own variables: they are exported as torch's
+    (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK) first."""
+    if "WORLD_SIZE" not in os.environ and os.environ.get("SUBMITIT_EXECUTOR"):
+        import submitit
+
+        if submitit.JobEnvironment().num_tasks > 1:
+            # every task sees all of the node's GPUs; accelerate picks cuda:LOCAL_RANK
+            submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
     if env_world() > 1 and not initialized():
         from accelerate import PartialState
 

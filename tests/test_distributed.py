@@ -95,3 +95,34 @@ def test_accelerate_cpu_config_starts_two_processes(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((tmp_path / "sft-arith-seed0" / "metrics.json").read_text())
     assert (metrics["train/world_size"], metrics["train/per_device_batch_size"]) == (2, 4)
+
+
+def test_killed_two_process_run_resumes_to_the_uninterrupted_metrics(tmp_path):
+    """The whole process group killed (SIGKILL) after the first checkpoint; the same command again
+    resumes from it and ends with the metrics of an uninterrupted run."""
+    import signal
+    import time
+
+    args = ["trainer=sft", "budget.max_steps=60", "checkpoint.every_steps=5", "checkpoint.keep=20", *SMALL[1:],
+            "eval.probes=[cot]"]
+    _run("launch.train", *args, f"output_root={tmp_path / 'whole'}")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "launch.train",
+           *args, f"output_root={tmp_path / 'killed'}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+    run = tmp_path / "killed" / "sft-arith-seed0"
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while not (run / "checkpoints" / "checkpoint-5" / "trainer_state.json").is_file():
+        assert proc.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run / "metrics.json").exists()  # killed mid-training
+    saved = sorted(int(p.name.split("-")[1]) for p in (run / "checkpoints").glob("checkpoint-*"))
+    assert saved and saved[-1] < 60
+    _run("launch.train", *args, f"output_root={tmp_path / 'killed'}", procs=2)
+    whole = json.loads((tmp_path / "whole" / "sft-arith-seed0" / "metrics.json").read_text())
+    resumed = json.loads((run / "metrics.json").read_text())
+    assert resumed["train/steps"] == 60
+    assert _same(whole, resumed, tol=1e-5) == []

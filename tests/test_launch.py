@@ -41,18 +41,47 @@ def test_experiment_run_names_come_from_the_swept_options():
 
 
 def test_slurm_launcher_config(monkeypatch):
-    monkeypatch.setenv("SLURM_PARTITION", "gpu-a100")
-    monkeypatch.setenv("SLURM_ACCOUNT", "proj42")
+    """The project's own variables set the launcher; SLURM's (set inside an allocation) do not."""
+    monkeypatch.setenv("SLURM_PARTITION", "inherited")
+    monkeypatch.setenv("SLURM_GPUS_PER_NODE", "8")
+    monkeypatch.setenv("REASONLAB_SLURM_PARTITION", "gpu-a100")
+    monkeypatch.setenv("REASONLAB_SLURM_ACCOUNT", "proj42")
+    monkeypatch.setenv("REASONLAB_SLURM_GPUS", "4")
+    monkeypatch.setenv("REASONLAB_SLURM_SETUP", '["module load cuda", "source /shared/venv/bin/activate"]')
     from hydra import compose as hydra_compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    from launch.schema import register
+
+    register()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = hydra_compose("config", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
     assert launcher["_target_"].endswith("submitit_launcher.SlurmLauncher")
-    assert (launcher["partition"], launcher["account"], launcher["gpus_per_node"]) == ("gpu-a100", "proj42", 1)
-    assert launcher["timeout_min"] == 240 and launcher["max_num_timeout"] == 3
+    assert (launcher["partition"], launcher["account"], launcher["gpus_per_node"]) == ("gpu-a100", "proj42", 4)
+    assert launcher["tasks_per_node"] == 4  # one process per GPU
+    assert launcher["setup"] == ["module load cuda", "source /shared/venv/bin/activate"]
+    assert launcher["timeout_min"] == 240 and launcher["max_num_timeout"] == 3 and launcher["array_parallelism"] == 32
+    for key in ("REASONLAB_SLURM_PARTITION", "REASONLAB_SLURM_ACCOUNT", "REASONLAB_SLURM_GPUS", "REASONLAB_SLURM_SETUP"):
+        monkeypatch.delenv(key)
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = hydra_compose("config", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
+    launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    assert (launcher["partition"], launcher["gpus_per_node"], launcher["setup"]) == (None, 1, [])
+
+
+@pytest.mark.slow
+def test_a_submitit_job_with_two_tasks_is_one_two_process_run(tmp_path):
+    """What a SLURM job with tasks_per_node=2 does, on submitit's local executor: the two tasks
+    join one process group and train one run at the global batch (core/dist.py)."""
+    proc = run_cli("launch.train", "-m", "hydra/launcher=submitit_local", "hydra.launcher.tasks_per_node=2",
+                   "eval.probes=[cot]", *TINY, *ARITH_SMALL, f"output_root={tmp_path}", env={"OMP_NUM_THREADS": "1"},
+                   timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((tmp_path / "sft-arith-seed0" / "metrics.json").read_text())
+    assert (metrics["train/world_size"], metrics["train/per_device_batch_size"], metrics["train/steps"]) == (2, 4, 2)
 
 
 @pytest.mark.slow
@@ -80,11 +109,15 @@ def test_a_failing_submitit_job_fails_the_sweep(tmp_path):
     assert not list(ROOT.glob(".reasonlab-sweep-*"))  # the failures folder is removed
 
 
-@pytest.mark.parametrize("name", ["ddp", "deepspeed_zero2", "deepspeed_zero3", "fsdp"])
+@pytest.mark.parametrize("name", ["ddp", "deepspeed_zero2", "deepspeed_zero3", "fsdp", "cpu"])
 def test_accelerate_configs(name):
     cfg = yaml.safe_load((ROOT / "launch" / "accelerate" / f"{name}.yaml").read_text())
-    expected = {"ddp": "MULTI_GPU", "deepspeed_zero2": "DEEPSPEED", "deepspeed_zero3": "DEEPSPEED", "fsdp": "FSDP"}
+    expected = {"ddp": "MULTI_GPU", "deepspeed_zero2": "DEEPSPEED", "deepspeed_zero3": "DEEPSPEED", "fsdp": "FSDP",
+                "cpu": "MULTI_GPU"}
     assert cfg["distributed_type"] == expected[name]
+    # the process count comes from the command line (accelerate refuses -1 without --num_processes),
+    # the precision from model.dtype
+    assert cfg["num_processes"] == -1 and cfg["mixed_precision"] == "no" and cfg["use_cpu"] == (name == "cpu")
     if name.startswith("deepspeed"):
         assert cfg["deepspeed_config"]["zero_stage"] == int(name[-1])
     assert subprocess.run(["bash", "-n", str(ROOT / "launch" / "slurm.sbatch")]).returncode == 0
