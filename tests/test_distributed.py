@@ -45,8 +45,9 @@ SMALL = ["budget.max_steps=6", "budget.eval_samples=16", "trainer.batch_size=8",
 
 
 def test_sft_on_two_processes_equals_one(tmp_path):
-    _run("launch.train", "trainer=sft", f"output_root={tmp_path / 'one'}", *SMALL)
-    _run("launch.train", "trainer=sft", f"output_root={tmp_path / 'two'}", "logger=wandb", *SMALL, procs=2)
+    periodic = ["eval.every_steps=3", "eval.during_train_samples=8"]  # an evaluation during training, sharded too
+    _run("launch.train", "trainer=sft", f"output_root={tmp_path / 'one'}", *SMALL, *periodic)
+    _run("launch.train", "trainer=sft", f"output_root={tmp_path / 'two'}", "logger=wandb", *SMALL, *periodic, procs=2)
     one = json.loads((tmp_path / "one" / "sft-arith-seed0" / "metrics.json").read_text())
     run = tmp_path / "two" / "sft-arith-seed0"
     two = json.loads((run / "metrics.json").read_text())
@@ -55,9 +56,12 @@ def test_sft_on_two_processes_equals_one(tmp_path):
     assert one["train/last_log"]["loss"] == pytest.approx(two["train/last_log"]["loss"], abs=1e-5)
     # written once: one W&B run, no leftovers of a second writer
     assert len(list((run / "wandb").glob("offline-run-*"))) == 1
-    assert sorted(p.name for p in run.iterdir() if p.name.endswith((".json", ".jsonl"))) == ["metrics.json", "run.json",
-                                                                                             "samples.jsonl"]
+    assert sorted(p.name for p in run.iterdir() if p.name.endswith((".json", ".jsonl"))) == ["eval_history.jsonl", "metrics.json",
+                                                                                             "run.json", "samples.jsonl"]
     assert not list(run.glob(".*.tmp"))
+    rows = [[json.loads(x) for x in (d / "sft-arith-seed0" / "eval_history.jsonl").read_text().splitlines()]
+            for d in (tmp_path / "one", tmp_path / "two")]
+    assert [r["step"] for r in rows[1]] == [3] and _same(rows[0][0], rows[1][0]) == []
 
 
 def test_sharded_evaluation_equals_one_process(base_run, tmp_path):
