@@ -61,7 +61,12 @@ def test_sft_on_two_processes_equals_one(tmp_path):
     assert not list(run.glob(".*.tmp"))
     rows = [[json.loads(x) for x in (d / "sft-arith-seed0" / "eval_history.jsonl").read_text().splitlines()]
             for d in (tmp_path / "one", tmp_path / "two")]
-    assert [r["step"] for r in rows[1]] == [3] and _same(rows[0][0], rows[1][0]) == []
+    assert [r["step"] for r in rows[1]] == [3]
+    # the share of tokens above the run's first 80th percentile of entropy counts ties at that
+    # percentile: rows decoded in other batch shapes move entropies by float noise, and a few
+    # near-equal tokens change sides (seen: 0.1998 against 0.1987 on 8 problems)
+    moved = _same(rows[0][0], rows[1][0])
+    assert [k for k, _, _ in moved] in ([], ["entropy/high_frac"]) and all(abs(x - y) < 0.01 for _, x, y in moved)
 
 
 def test_sharded_evaluation_equals_one_process(base_run, tmp_path):
