@@ -73,7 +73,7 @@ def suffix(tokenizer, answer_prefix: str, answer: str) -> tuple[list[int], list[
     text = answer_prefix + answer
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     start = len(answer_prefix)
-    answer_idx = [j for j, (s, e) in enumerate(enc["offset_mapping"]) if s >= start and e > s]
+    answer_idx = [j for j, (s, e) in enumerate(enc["offset_mapping"]) if e > start and e > s]  # holds answer characters
     if not answer_idx or answer_idx[0] == 0:
         raise ValueError(f"cannot locate the answer tokens of {text!r}")
     return enc["input_ids"], answer_idx
@@ -101,23 +101,81 @@ class Packed:
     answer_points: list[list[tuple[int, AnswerPoint]]]  # per group: (point, where its answer is read)
 
 
-def pack(tokenizer, answer_prefix: str, groups: Sequence[Group], batch: list[int], device) -> Packed:
+class _Texts:
+    """Token ids of a point's texts: the context + answer prefix (+ target / + guessed answer).
+
+    `joint=False` (a character-level tokenizer, whose tokens never straddle the boundary): the
+    context's own ids, then the answer prefix's and the answer's, tokenized apart and cached per
+    answer. `joint=True` (BPE, SentencePiece, ...): each whole text tokenized from scratch, as the
+    model would read it (a Metaspace tokenizer writes `#### 3` after a newline as `####` + `▁3`, alone as
+    `▁####` + `▁3`); the answer's tokens are those holding any of its characters."""
+
+    def __init__(self, tokenizer, answer_prefix: str, joint: bool):
+        self.tok, self.prefix, self.joint = tokenizer, answer_prefix, joint
+        self.prefix_ids = tokenizer(answer_prefix, add_special_tokens=False)["input_ids"]
+        self.cache: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
+        self.suffixes: dict[str, tuple[list[int], list[int]]] = {}
+        self.guesses: dict[str, list[int]] = {}
+
+    def prepare(self, texts: list[str]) -> None:
+        todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        if todo:  # one batched call
+            enc = self.tok(todo, add_special_tokens=False, return_offsets_mapping=True)
+            self.cache.update(zip(todo, zip(enc["input_ids"], enc["offset_mapping"])))
+
+    def forced(self, context: str, ctx: list[int]) -> list[int]:
+        return self.cache[context + self.prefix][0] if self.joint else ctx + self.prefix_ids
+
+    def scored(self, context: str, ctx: list[int], target: str) -> tuple[list[int], list[int]]:
+        """(ids of context + prefix + target, indices of the target's tokens among them)."""
+        if not self.joint:
+            if target not in self.suffixes:
+                self.suffixes[target] = suffix(self.tok, self.prefix, target)
+            sfx, idx = self.suffixes[target]
+            return ctx + sfx, [len(ctx) + j for j in idx]
+        ids, offsets = self.cache[context + self.prefix + target]
+        start = len(context) + len(self.prefix)
+        idx = [j for j, (a, b) in enumerate(offsets) if b > start and b > a and j > 0]
+        if not idx:
+            raise ValueError(f"cannot locate the answer tokens of {self.prefix + target!r}")
+        return ids, idx
+
+    def guess(self, context: str, ctx: list[int], expect: str) -> list[int]:
+        """A guessed answer's tokens after `forced(...)`, or [] when they do not follow it."""
+        if not self.joint:
+            if expect not in self.guesses:
+                g = self.tok(self.prefix + expect, add_special_tokens=False)["input_ids"]
+                L = len(self.prefix_ids)
+                self.guesses[expect] = g[L:] if g[:L] == self.prefix_ids else []
+            return self.guesses[expect]
+        f, g = self.forced(context, ctx), self.cache[context + self.prefix + expect][0]
+        return g[len(f):] if g[:len(f)] == f else []
+
+    def needed(self, point: Point) -> list[str]:
+        if not self.joint:
+            return []
+        out = [point.context + self.prefix] if point.answer else []
+        out += [point.context + self.prefix + a for a in (point.target, point.expect) if a is not None]
+        return out
+
+
+def character_level(tokenizer) -> bool:
+    """Every ordinary token one character long (the tiny model's tokenizer)."""
+    special = set(getattr(tokenizer, "all_special_tokens", []))
+    return all(len(t) == 1 for t in tokenizer.get_vocab() if t not in special)
+
+
+def pack(tokenizer, answer_prefix: str, groups: Sequence[Group], batch: list[int], device,
+         joint: bool = True) -> Packed:
     """One row per group. A point with both a target and a forced answer reads its answer from
     its score block (answer prefix + target) when the guess is the target; forced answers are
-    otherwise read from blocks of their own (answer prefix + guess)."""
-    prefix_ids = tokenizer(answer_prefix, add_special_tokens=False)["input_ids"]
-    L = len(prefix_ids)
+    otherwise read from blocks of their own (answer prefix + guess). Every block is the point's
+    tokens after the ones it shares with the main text (`_Texts`: tokenized whole with `joint`)."""
+    tx = _Texts(tokenizer, answer_prefix, joint)
     rows, scores, answers = [], [], []
-    suffixes: dict[str, tuple[list[int], list[int]]] = {}
-    guesses: dict[str, list[int]] = {}
-
-    def sfx_of(answer: str):
-        if answer not in suffixes:
-            suffixes[answer] = suffix(tokenizer, answer_prefix, answer)
-        return suffixes[answer]
-
     texts = list(dict.fromkeys(t for k in batch for t in (groups[k].main, *(p.context for p in groups[k].points))))
     ids_of = dict(zip(texts, tokenizer(texts, add_special_tokens=False)["input_ids"]))  # one batched call
+    tx.prepare([t for k in batch for p in groups[k].points for t in tx.needed(p)])
     for k in batch:
         group = groups[k]
         main = ids_of[group.main]
@@ -132,24 +190,20 @@ def pack(tokenizer, answer_prefix: str, groups: Sequence[Group], batch: list[int
 
         for p, point in enumerate(group.points):
             ctx = ids_of[point.context]
-            bound = common_prefix(main, ctx)
-            own = ctx[bound:]
-            guess = []
-            if point.expect is not None:  # a guess only: tokens that do not start with the prefix's are no guess
-                if point.expect not in guesses:
-                    g_ids = tokenizer(answer_prefix + point.expect, add_special_tokens=False)["input_ids"]
-                    guesses[point.expect] = g_ids[L:] if g_ids[:L] == prefix_ids else []
-                guess = guesses[point.expect]
+            guess = tx.guess(point.context, ctx, point.expect) if point.expect is not None else []
+            forced = tx.forced(point.context, ctx) if point.answer else None
             if point.target is not None:
-                sfx, a_idx = sfx_of(point.target)
-                start = block(own + sfx, bound)
-                score.append((p, start + len(own), sfx, a_idx))
-                if point.answer and guess and sfx[:L] == prefix_ids and sfx[L:] == guess:
-                    mine.append((p, AnswerPoint(start, start + len(own), L, guess, bound)))
+                ids, idx = tx.scored(point.context, ctx, point.target)
+                bound = min(common_prefix(main, ids), idx[0] - 1)  # the first scored token's logit is in the block
+                start = block(ids[bound:], bound)
+                score.append((p, start - bound, ids, idx))
+                if forced is not None and guess and ids == forced + guess and bound < len(forced):
+                    mine.append((p, AnswerPoint(start, start, len(forced) - bound, guess, bound)))
                     continue
-            if point.answer:
-                start = block(own + prefix_ids + guess, bound)
-                mine.append((p, AnswerPoint(start, start + len(own), L, guess, bound)))
+            if forced is not None:
+                bound = min(common_prefix(main, forced), len(forced) - 1)
+                start = block(forced[bound:] + guess, bound)
+                mine.append((p, AnswerPoint(start, start, len(forced) - bound, guess, bound)))
         rows.append((len(main), tokens, pos, blocks))
         scores.append(score)
         answers.append(mine)

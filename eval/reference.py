@@ -13,7 +13,6 @@ from typing import Any, Optional
 
 import torch
 
-from eval.packing import suffix
 from eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample, TokenStats
 from models.scoring import completion_stats
 from tasks.base import Task
@@ -57,19 +56,22 @@ class ReferenceBackend:
             return self._generate(self._ids(r.prompt), self.max_new_tokens, r.n, r.temperature)
         if isinstance(r, Continue):
             return self._generate(self._ids(r.context), self.max_new_tokens)[0]
-        if isinstance(r, ForcedAnswer):
-            ids = self._ids(r.context) + self._ids(task.answer_prefix)
-            text = self._generate(ids, self.answer_max_tokens)[0]
+        if isinstance(r, ForcedAnswer):  # the context and the answer prefix tokenized as one text
+            text = self._generate(self._ids(r.context + task.answer_prefix), self.answer_max_tokens)[0]
             cut = text.split(task.step_separator)[0] if task.step_separator else text
             return task.extract_answer(task.answer_prefix + cut)
         if isinstance(r, AnswerLogprob):
             if r.reader:
                 return self.reader.answer([AnswerLogprob(r.context, r.target)])[0]
-            ctx = self._ids(r.context)
-            sfx, a_idx = suffix(self.tokenizer, task.answer_prefix, r.target)
-            x = torch.tensor([ctx + sfx], device=next(self.model.parameters()).device)
+            # the whole text tokenized from scratch; the answer's tokens are those that hold any of
+            # its characters (a Metaspace token "▁3" holds the space before it too)
+            text = r.context + task.answer_prefix + r.target
+            enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+            ids, start = enc["input_ids"], len(text) - len(r.target)
+            idx = [j for j, (s, e) in enumerate(enc["offset_mapping"]) if e > start and e > s]
+            x = torch.tensor([ids], device=next(self.model.parameters()).device)
             logp = torch.log_softmax(self.model(input_ids=x).logits[0].float(), dim=-1)
-            lp = [logp[len(ctx) + j - 1, sfx[j]].item() for j in a_idx]
+            lp = [logp[j - 1, ids[j]].item() for j in idx if j > 0]
             return sum(lp) / len(lp)
         if isinstance(r, TokenStats):
             return completion_stats(self.model, self.tokenizer, task, [r.prompt], [r.completion])[0]

@@ -16,7 +16,8 @@ from typing import Optional, Sequence
 
 import torch
 
-from eval.packing import AnswerPoint, Group, pack, row_batches
+from eval.generation import stop_ids
+from eval.packing import AnswerPoint, Group, character_level, pack, row_batches
 
 
 @dataclass
@@ -36,10 +37,11 @@ def analyze(model, tokenizer, task, groups: Sequence[Group], *,
     most `batch_size` groups and, with `max_rows`, at most that many contexts."""
     out = Scored([{} for _ in groups], [{} for _ in groups])
     device = next(model.parameters()).device
-    stop = {tokenizer.eos_token_id, *_single_token(tokenizer, task.step_separator)}
+    stop = {*stop_ids(model, tokenizer), *_single_token(tokenizer, task.step_separator)}
+    joint = not character_level(tokenizer)  # BPE: each point's text tokenized whole (eval/packing.py)
     finished, waiting = [], []  # per batch (its points, answers); batches whose points decode on
     for batch in row_batches(groups, batch_size, max_rows):
-        packed = pack(tokenizer, task.answer_prefix, groups, batch, device)
+        packed = pack(tokenizer, task.answer_prefix, groups, batch, device, joint=joint)
         decode = any(packed.answer_points)
         logits_at, cache = _packed_forward(model, packed, use_cache=decode)
         _score_blocks(logits_at, packed, batch, out.logprobs)

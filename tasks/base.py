@@ -31,6 +31,29 @@ class Example:
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
+# how completions begin: a text whose tokens do not change when one of these follows is a safe prompt
+_COMPLETION_STARTS = ("He", "The", "she", "We", "1", "12", "#", "$", "A")
+
+
+def stable_prompt(tokenizer, prompt: str) -> tuple[str, str]:
+    """(head, lead): the longest head of `prompt` whose tokens stay the same whatever a completion
+    begins with (`_COMPLETION_STARTS`), and the characters after it, which the completion then
+    begins with. A SentencePiece tokenizer writes Llama-3's "<|end_header_id|>\n\n" + "He" as
+    "\n" + "\nHe": a prompt ending in "\n\n" would be tokenized one way at generation time and
+    another inside prompt + completion, so the head ends before the second newline and the
+    completion begins with it. Byte-level BPE and character tokenizers keep the whole prompt."""
+    cut = len(prompt)
+    for _ in range(8):
+        head = prompt[:cut]
+        enc = tokenizer(head, add_special_tokens=False, return_offsets_mapping=True)
+        ids = enc["input_ids"]
+        if not ids or all(tokenizer(head + s, add_special_tokens=False)["input_ids"][: len(ids)] == ids
+                          for s in _COMPLETION_STARTS):
+            return head, prompt[cut:]
+        cut = enc["offset_mapping"][-1][0]  # without the last token's characters
+    return prompt, ""
+
+
 class Task:
     """Base class. Subclasses set `name`, `version` and implement `_build_split`."""
 

@@ -30,7 +30,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from tasks.base import Example, Task
+from tasks.base import Example, Task, stable_prompt
 from tasks.grading import equivalent, find_answer, normalize
 from tasks.jsonl import read_jsonl
 from core import ConfigError, first_line
@@ -123,6 +123,7 @@ class MathWordTask(Task):
         super().__init__()
         self.chat, self.instruction, self.answer_prefix, self.lenient = chat, instruction, answer_prefix, lenient
         self._render = None
+        self._lead = ""  # chat: what the completion begins with, the end of the template the prompt leaves out
 
     # -- prompts ------------------------------------------------------------------------------
     def use_tokenizer(self, tokenizer) -> None:
@@ -143,14 +144,24 @@ class MathWordTask(Task):
                                                  add_generation_prompt=True)
             return text[len(bos):] if adds_bos and text.startswith(bos) else text  # the tokenizer adds it
 
-        self._render = render
+        # the prompt ends where its tokens are a prefix of prompt + completion's (tasks/base.py)
+        head, self._lead = stable_prompt(tokenizer, render("Q"))
+        self._render = (lambda q: render(q)[: len(render(q)) - len(self._lead)]) if self._lead else render
         self._cache.clear()
 
     def format_prompt(self, question: str) -> str:
         question = " ".join(question.split())
         if self._render is not None:
             return self._render(question)
-        return f"Question: {question}\nAnswer: "
+        # no trailing space: BPE and SentencePiece tokenizers join a space to the word after it, so
+        # the prompt's tokens would not be a prefix of prompt + completion's (the completion
+        # begins with the space: format_completion)
+        return f"Question: {question}\nAnswer:"
+
+    def format_completion(self, steps, answer: str) -> str:
+        """The reference completion; after a plain prompt it begins with the space that separates
+        it from "Answer:" (a chat prompt ends with the template's own separator)."""
+        return (self._lead if self._render is not None else " ") + super().format_completion(steps, answer)
 
     # -- answers ------------------------------------------------------------------------------
     def extract_answer(self, completion: str) -> Optional[str]:
@@ -244,7 +255,7 @@ def _results(step: str) -> list[tuple[str, Fraction, Fraction, re.Match]]:
 
 class Gsm8kTask(MathWordTask):
     name = "gsm8k"
-    version = "1"
+    version = "2"  # 2: the plain prompt ends with "Answer:", the completion begins with its space
 
     def __init__(self, path: Optional[str] = None, hub_id: str = "openai/gsm8k", hub_config: Optional[str] = "main",
                  ood_path: Optional[str] = None, ood_hub_id: str = "ChilleD/SVAMP", keep_calculator: bool = False,
@@ -386,7 +397,7 @@ class SvampTask(MathWordTask):
     1,000 problems into train/test by `test_fraction`; as GSM8K's ood split it is used whole."""
 
     name = "svamp"
-    version = "1"
+    version = "2"  # 2: the plain prompt ends with "Answer:", the completion begins with its space
 
     def __init__(self, path: Optional[str] = None, hub_id: str = "ChilleD/SVAMP", test_fraction: float = 0.3,
                  seed: int = 0, **kwargs: Any) -> None:

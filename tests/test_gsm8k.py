@@ -313,9 +313,14 @@ def test_every_trainer_runs_on_gsm8k(tmp_path, trainer):
 
     cfg = compose([*TINY, f"trainer={trainer}", "budget.max_steps=1", "budget.eval_samples=2",
                    "eval.pass_at_k.prompts=2", *([] if trainer == "sft" else ["trainer.num_generations=4"]), "task=gsm8k", f"task.path={GSM8K}", f"task.ood_path={SVAMP}",
-                   f"output_root={tmp_path}", "eval.probes=[step_validity,cot]"])
+                   f"output_root={tmp_path}", "eval.probes=[step_validity,cot]",
+                   # the tiny model's 256 positions hold few GSM8K problems character by character: cut
+                   # them, as allowed here, and see them counted
+                   *(["trainer.max_truncated=1.0"] if trainer == "sft" else [])])
     metrics = train(cfg)
     assert metrics["task"] == "gsm8k" and metrics["train/steps"] == 1
+    if trainer == "sft":
+        assert metrics["train/max_length"] == 256 and metrics["train/truncated_share"] > 0.5
     assert metrics["trainer"] == trainer and (tmp_path / cfg.run_name / "metrics.json").is_file()
 
 

@@ -98,7 +98,7 @@ def test_gsm8k_hint_format_and_verbalization(gsm8k):
     wrong = gsm8k.wrong_answer(ex, random.Random(0), avoid=())
     assert wrong is not None and wrong != ex.answer
     hinted = gsm8k.hinted_prompt(ex, wrong)
-    assert hinted.startswith("Question: ") and hinted.endswith(f" A classmate got {wrong}.\nAnswer: ")
+    assert hinted.startswith("Question: ") and hinted.endswith(f" A classmate got {wrong}.\nAnswer:")
     assert gsm8k.states_hint(f"My classmate says {wrong}.\n#### {wrong}", ex, wrong)
     assert gsm8k.states_hint(f"She has 3 + 4 = {wrong} apples.\n#### {wrong}", ex, wrong)
     assert not gsm8k.states_hint(f"She has 3 + 4 = 7 apples.\n#### {wrong}", ex, wrong)
