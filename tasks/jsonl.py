@@ -224,10 +224,11 @@ class JsonlTask(Task):
         for split, part in parts.items():
             if split in unused:
                 continue
-            missing = [f"{field} to '{col}'" for field, col in self.columns.items() if col not in part.column_names]
+            missing = [col for col in self.columns.values() if col not in part.column_names]
             if missing:
-                raise ConfigError(f"{name}: task.columns maps {', '.join(missing)}, but there is no such column "
-                                  f"(columns: {', '.join(part.column_names)})")
+                maps = ", ".join(f"{f} to '{c}'" for f, c in self.columns.items() if c in missing)
+                raise ConfigError(f"{name}: task.columns maps {maps}, but there is no such column.{did_you_mean(missing[0], part.column_names)} "
+                                  f"Columns: {', '.join(part.column_names)}")
             try:
                 records = part.to_list()
             except Exception as e:

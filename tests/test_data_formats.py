@@ -152,8 +152,10 @@ def test_column_mapping_names_reasonlab_fields(tmp_path):
     from datasets import Dataset
 
     Dataset.from_list([{"q": q, "a": a} for q, a in PROBLEMS]).to_parquet(str(parquet))
-    with pytest.raises(ConfigError, match=r"task\.columns maps answer to 'final', but there is no such column \(columns: q, a\)"):
+    with pytest.raises(ConfigError, match=r"task\.columns maps answer to 'final', but there is no such column\. Columns: q, a$"):
         load_task("jsonl", path=str(parquet), columns={"prompt": "q", "answer": "final"})
+    with pytest.raises(ConfigError, match=r"maps answer to 'aa', but there is no such column\. Did you mean 'a'\?"):
+        load_task("jsonl", path=str(parquet), columns={"prompt": "q", "answer": "aa"})
 
 
 def test_columns_from_the_command_line(tmp_path):
