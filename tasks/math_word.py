@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from tasks.base import Example, Task, stable_prompt
+from tasks.chat import chat_renderer
 from tasks.grading import equivalent, find_answer, normalize
 from tasks.jsonl import read_jsonl
 from core import ConfigError, first_line
@@ -131,18 +132,11 @@ class MathWordTask(Task):
         prompt TRL builds from a conversational dataset), the same text in training and evaluation."""
         if not self.chat:
             return
-        if not getattr(tokenizer, "chat_template", None):
-            raise ConfigError(
-                "task.chat=true but the model's tokenizer has no chat template; use an instruct model or set task.chat=false"
-            )
-        bos = tokenizer.bos_token
-        adds_bos = bool(bos) and tokenizer("x")["input_ids"][:1] == [tokenizer.bos_token_id]
+        render_messages = chat_renderer(tokenizer)
 
         def render(question: str) -> str:
             content = f"{question}\n{self.instruction}" if self.instruction else question
-            text = tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                                 add_generation_prompt=True)
-            return text[len(bos):] if adds_bos and text.startswith(bos) else text  # the tokenizer adds it
+            return render_messages([{"role": "user", "content": content}])
 
         # the prompt ends where its tokens are a prefix of prompt + completion's (tasks/base.py)
         head, self._lead = stable_prompt(tokenizer, render("Q"))

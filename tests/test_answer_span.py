@@ -185,7 +185,7 @@ def test_span_is_graded_on_real_solutions(gsm8k):
     assert n == 1319 * 5
 
 
-def test_jsonl_task_uses_the_base_span(tmp_path):
+def test_jsonl_task_span_is_its_graders(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_text(json.dumps({"prompt": "p", "answer": 42}) + "\n", encoding="utf-8")
     task = load_task("jsonl", path=str(path))
