@@ -102,6 +102,35 @@ def _messages(value: Any, where: str, name: str) -> list[dict[str, str]]:
     return [{"role": m["role"], "content": m["content"]} for m in value]
 
 
+def read_json_array(path: Path) -> Iterator[tuple[str, Any]]:
+    """(file:line, element) for every element of a JSON array, with the line each element starts on."""
+    text = path.read_text(encoding="utf-8")
+    decoder = json.JSONDecoder()
+    pos = len(text) - len(text.lstrip())
+    if not text.strip():
+        raise ConfigError(f"{path}: the file is empty (expected a JSON array of records)")
+    if text[pos] != "[":
+        raise ConfigError(f"{path}:1: expected a JSON array of records")
+    pos += 1
+    n = 0
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text):
+            raise ConfigError(f"{path}: the JSON array is not closed")
+        if text[pos] == "]":
+            break
+        where = f"{path}:{text.count(chr(10), 0, pos) + 1}"
+        try:
+            row, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{where}: not valid JSON ({e.msg})") from None
+        n += 1
+        yield where, row
+    if not n:
+        raise ConfigError(f"{path}: the file has no records")
+
+
 class JsonlTask(Task):
     name = "jsonl"
     version = "2"  # 2: a separator after the prompt, GSM8K's grader, the answer line not a step
@@ -151,7 +180,6 @@ class JsonlTask(Task):
                 raise ConfigError(f"{p}: unknown data file type '{p.suffix}'; task=jsonl reads "
                                   f"{', '.join(SUFFIXES)} files, a dataset directory or a hub id")
             if kind == "json" and _first_byte(p) == b"[":
-                from tasks.math_word import read_json_array
 
                 for i, (where, row) in enumerate(read_json_array(p)):
                     if not isinstance(row, dict):

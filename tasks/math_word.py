@@ -33,7 +33,7 @@ from typing import Any, Iterator, Optional
 from tasks.base import Example, Task, stable_prompt
 from tasks.chat import chat_renderer
 from tasks.grading import equivalent, find_answer, normalize
-from tasks.jsonl import read_jsonl
+from tasks.jsonl import read_json_array, read_jsonl
 from core import ConfigError, first_line
 from tasks.safe_arith import canonical, close, parse_number, try_evaluate
 
@@ -45,35 +45,6 @@ _EQUATION = re.compile(
 _VISIBLE = re.compile(r"\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 DEFAULT_INSTRUCTION = "Solve the problem step by step, one step per line, and end with '#### <answer>'."
-
-
-def read_json_array(path: Path) -> Iterator[tuple[str, Any]]:
-    """(file:line, element) for every element of a JSON array, with the line each element starts on."""
-    text = path.read_text(encoding="utf-8")
-    decoder = json.JSONDecoder()
-    pos = len(text) - len(text.lstrip())
-    if not text.strip():
-        raise ConfigError(f"{path}: the file is empty (expected a JSON array of records)")
-    if text[pos] != "[":
-        raise ConfigError(f"{path}:1: expected a JSON array of records")
-    pos += 1
-    n = 0
-    while True:
-        while pos < len(text) and text[pos] in " \t\r\n,":
-            pos += 1
-        if pos >= len(text):
-            raise ConfigError(f"{path}: the JSON array is not closed")
-        if text[pos] == "]":
-            break
-        where = f"{path}:{text.count(chr(10), 0, pos) + 1}"
-        try:
-            row, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{where}: not valid JSON ({e.msg})") from None
-        n += 1
-        yield where, row
-    if not n:
-        raise ConfigError(f"{path}: the file has no records")
 
 
 def read_records(path: Path, required: tuple[str, ...], text: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
