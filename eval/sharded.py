@@ -3,10 +3,10 @@ and every rank gets all the answers (eval/backend.py's protocol, unchanged for t
 
 Shares are chosen so that no speed-up of the LM backend is lost inside a rank and every answer is
 the one a single process gives:
-- `Sample`, `Continue`, `TokenStats` and reader log-probs go by a checksum of their text (a greedy
-  sample and the token statistics of its completion land on the same rank, which recorded them
-  while decoding); sampled requests keep the stream numbers the whole call would give them, so
-  pass@k's samples are the same draws as in one process;
+- `Sample`s are dealt to the rank with the fewest rows so far, and the `TokenStats` of a greedy
+  sample's completion go to the rank that decoded it (which recorded them while decoding);
+  sampled requests keep the stream numbers the whole call would give them, so pass@k's samples
+  are the same draws as in one process; `Continue` and reader log-probs go by a checksum of their text;
 - `ForcedAnswer` / `AnswerLogprob` requests go by packed group (a chain's truncation points and
   its branches stay together), groups dealt to the least loaded rank.
 Answers agree with one process up to floating-point noise of other batch shapes (and exactly on
@@ -31,9 +31,21 @@ def _text(r: Request) -> str:
     return r.context
 
 
-def owners(requests: Sequence[Request], world: int) -> list[int]:
-    """The rank that answers each of `requests` (distinct requests), the same on every rank."""
-    out = [zlib.crc32(_text(r).encode("utf-8")) % world for r in requests]
+def owners(requests: Sequence[Request], world: int, sticky: Optional[dict[str, int]] = None) -> list[int]:
+    """The rank that answers each of `requests` (distinct requests), the same on every rank.
+    `Sample`s are dealt to the rank with the fewest rows so far (a prompt sampled n times counts
+    n); the rank of each greedy prompt is remembered in `sticky`, so that the `TokenStats` of its
+    completion go where it was decoded."""
+    sticky = {} if sticky is None else sticky
+    out = [sticky.get(r.prompt, zlib.crc32(r.prompt.encode("utf-8")) % world) if isinstance(r, TokenStats)
+           else zlib.crc32(_text(r).encode("utf-8")) % world for r in requests]
+    rows = [0] * world
+    for i, r in enumerate(requests):
+        if isinstance(r, Sample):
+            out[i] = min(range(world), key=lambda k: (rows[k], k))
+            rows[out[i]] += r.n
+            if r.temperature is None:
+                sticky[r.prompt] = out[i]
     packed = [i for i, r in enumerate(requests) if isinstance(r, (ForcedAnswer, AnswerLogprob)) and not getattr(r, "reader", False)]
     if packed:
         groups, where = groups_of([requests[i] for i in packed])
@@ -52,6 +64,7 @@ class ShardedBackend:
 
     def __init__(self, inner: LMBackend):
         self.inner = inner
+        self.sticky: dict[str, int] = {}  # greedy prompt -> the rank that decoded it
 
     def num_tokens(self, text: str) -> int:
         return self.inner.num_tokens(text)
@@ -59,7 +72,7 @@ class ShardedBackend:
     def answer(self, requests: Sequence[Request], *, desc: Optional[str] = None) -> list[Any]:
         todo = unique(requests)
         me, world = dist.rank(), dist.world()
-        who = owners(todo, world)
+        who = owners(todo, world, self.sticky)
         sampled = [r for r in todo if isinstance(r, Sample) and r.temperature is not None]
         streams = {r: k for k, r in enumerate(sampled)}
         mine = [r for r, w in zip(todo, who) if w == me]

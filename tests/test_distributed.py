@@ -135,3 +135,27 @@ def test_killed_two_process_run_resumes_to_the_uninterrupted_metrics(tmp_path):
     resumed = json.loads((run / "metrics.json").read_text())
     assert resumed["train/steps"] == 60
     assert _same(whole, resumed, tol=1e-5) == []
+
+
+def test_shares_keep_token_stats_with_their_sample_and_groups_whole():
+    """How eval/sharded.py splits requests: every rank the same split; a greedy sample's token
+    statistics on the rank that decoded it; a chain's packed points on one rank; rows balanced."""
+    from eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample, TokenStats
+    from eval.sharded import owners
+
+    prompts = [f"q{i}=" for i in range(40)]
+    phase1 = [Sample(p) for p in prompts] + [Sample(p, n=8, temperature=1.0) for p in prompts[:8]]
+    sticky = {}
+    who = owners(phase1, 2, sticky)
+    assert who == owners(phase1, 2, {})  # deterministic
+    rows = [sum(r.n for r, w in zip(phase1, who) if w == k) for k in (0, 1)]
+    assert abs(rows[0] - rows[1]) <= 8
+    phase2 = [TokenStats(p, "x") for p in prompts]
+    phase2 += [req for p in prompts[:10] for c in (p, p + "a;", p + "a;b;") for req in (ForcedAnswer(c), AnswerLogprob(c, "7"))]
+    phase2 += [Continue(p + "z") for p in prompts[:6]]
+    who2 = owners(phase2, 2, sticky)
+    assert all(w == sticky[r.prompt] for r, w in zip(phase2, who2) if isinstance(r, TokenStats))
+    for p in prompts[:10]:  # a chain's contexts begin alike: one group, one rank
+        assert len({w for r, w in zip(phase2, who2) if isinstance(r, (ForcedAnswer, AnswerLogprob)) and
+                    r.context.startswith(p) and r.context[len(p):len(p) + 1] in ("", "a")}) == 1
+    assert set(who2) == {0, 1}
