@@ -77,6 +77,9 @@ class ModelConf:
     num_kv_heads: Optional[int] = None  # grouped-query attention; null: as many as num_heads
     vocab_size: Optional[int] = None  # pad the embedding to this size (a real model's shape); null: the tokenizer's
     max_position_embeddings: Optional[int] = None
+    # published per-method settings for this model (conf/model/<name>.yaml), read by conf/trainer/*.yaml:
+    # recipe.<sft|grpo|dpo>.<learning_rate|lr_scheduler_type|warmup_steps>; null: the trainer's own defaults
+    recipe: Any = None
 
     @staticmethod
     def check(node) -> None:
@@ -149,8 +152,15 @@ def check_types(node, group: str) -> None:
     from launch.common import group_defaults
 
     defaults = group_defaults(group, node.get("name") or "")
+    import re
+
+    import yaml
+
     for key, default in defaults.items():
         value = node.get(key)
+        fallback = re.fullmatch(r"\$\{oc\.select:[^,]+,(.+)\}", default) if isinstance(default, str) else None
+        if fallback:  # `${oc.select:model.recipe.sft.learning_rate,2.0e-3}`: the fallback's type
+            default = yaml.safe_load(fallback.group(1))
         if value is None or default is None or isinstance(default, str) and "${" in default:
             continue
         if isinstance(default, bool):

@@ -40,3 +40,21 @@ def test_budget_is_read_by_every_trainer():
     for path in (CONF_DIR / "trainer").glob("*.yaml"):
         keys = OmegaConf.load(path).keys()
         assert not {"max_steps", "max_completion_length", "eval_samples"} & set(keys), path.name
+
+
+@pytest.mark.parametrize("model", ["qwen2.5-0.5b-instruct", "qwen2.5-1.5b-instruct", "llama-3.2-1b-instruct"])
+def test_real_models_carry_published_recipes_per_trainer(model):
+    """conf/model/<real model>.yaml: each trainer gets its own published learning rate and schedule;
+    the tiny model keeps its own; the command line still wins."""
+    from conftest import compose
+
+    def lr(*o):
+        t = compose(list(o)).trainer
+        return t.learning_rate, t.lr_scheduler_type, t.warmup_steps
+
+    assert lr(f"model={model}", "trainer=sft") == (2.0e-4, "cosine", 25)
+    for trainer in ("grpo", "rlag", "entropy_rlvr", "rlsf"):
+        assert lr(f"model={model}", f"trainer={trainer}") == (2.0e-5, "cosine", 50)
+    assert lr(f"model={model}", "trainer=rlsf", "trainer.mode=dpo") == (5.0e-6, "linear", 0)
+    assert lr("trainer=sft") == (2.0e-3, "cosine", 50) and lr("trainer=grpo") == (3.0e-5, "constant", 0)
+    assert lr(f"model={model}", "trainer=sft", "trainer.learning_rate=1e-5")[0] == 1e-5
