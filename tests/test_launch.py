@@ -100,11 +100,11 @@ def test_a_failing_submitit_job_fails_the_sweep(tmp_path):
     """With submitit's local executor the jobs run in their own processes and submitit reports a job
     that caught its error as a success; the sweep still exits 1 and names the failed run, and the
     other job finishes."""
-    proc = run_cli("launch.train", "-m", "hydra/launcher=submitit_local", "trainer=grpo,sft", "trainer.batch_size=8",
-                   "++trainer.num_generations=3", "eval.probes=[cot]", *TINY, *ARITH_SMALL, f"output_root={tmp_path}",
+    proc = run_cli("launch.train", "-m", "hydra/launcher=submitit_local", "trainer=grpo,sft",
+                   "eval.probes=[cot]", *TINY, *ARITH_SMALL, "trainer.batch_size=12", f"output_root={tmp_path}",
                    timeout=900)
     assert proc.returncode == 1, proc.stderr[-2000:]
-    assert "1 run(s) of the sweep failed:\n  grpo-arith-seed0: trainer.batch_size (8) must be a multiple" in proc.stderr
+    assert "1 run(s) of the sweep failed:\n  grpo-arith-seed0: trainer.batch_size (12) must be a multiple" in proc.stderr
     assert (tmp_path / "sft-arith-seed0" / "metrics.json").is_file()
     assert not list(ROOT.glob(".reasonlab-sweep-*"))  # the failures folder is removed
 
@@ -126,7 +126,7 @@ def test_accelerate_configs(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("module, expect", [
     ("launch.train", [r"trainer\s+entropy_rlvr, grpo, rlag, rlsf, sft", r"budget\.max_steps=300\s+optimizer steps",
-                      r"trainer\.max_length=192\s+prompt \+ completion tokens", r"eval\.probes=\[pass_at_k"]),
+                      r"trainer\.max_length=null\s+prompt \+ completion tokens", r"eval\.probes=\[pass_at_k"]),
     ("launch.evaluate", [r"model\.name_or_path=<checkpoint", r"logger\s+none, wandb", r"eval\.scorer=self"]),
     ("launch.study", [r"seeds=\[0\]\s+a list, or a count", r"jobs=2"]),
     ("launch.compare", [r"usage: python -m launch\.compare <study or sweep directory>"]),

@@ -231,13 +231,13 @@ def test_study_runs_every_method_and_lists_a_failed_one(tmp_path, capsys):
 def test_one_failing_run_does_not_stop_a_sweep(tmp_path):
     from conftest import ARITH_SMALL, TINY, run_cli
 
-    # grpo cannot group 8 completions by 3 generations; sft is fine
-    proc = run_cli("launch.train", "-m", "trainer=grpo,sft", "trainer.batch_size=8", "++trainer.num_generations=3",
-                   "eval.probes=[cot]", *TINY, *ARITH_SMALL, f"output_root={tmp_path}", timeout=600)
+    # grpo cannot group 12 completions by 8 generations; sft is fine
+    proc = run_cli("launch.train", "-m", "trainer=grpo,sft", "eval.probes=[cot]", *TINY, *ARITH_SMALL,
+                   "trainer.batch_size=12", f"output_root={tmp_path}", timeout=600)
     assert proc.returncode == 1
     assert (tmp_path / "sft-arith-seed0" / "metrics.json").is_file()
     assert not (tmp_path / "grpo-arith-seed0" / "metrics.json").exists()
-    assert "1 run(s) of the sweep failed:\n  grpo-arith-seed0: trainer.batch_size (8) must be a multiple" in proc.stderr
+    assert "1 run(s) of the sweep failed:\n  grpo-arith-seed0: trainer.batch_size (12) must be a multiple" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
