@@ -24,11 +24,7 @@ from eval.requests import AnswerLogprob, ForcedAnswer, Request, Sample, TokenSta
 
 
 def _text(r: Request) -> str:
-    if isinstance(r, Sample):
-        return r.prompt
-    if isinstance(r, TokenStats):
-        return r.prompt
-    return r.context
+    return r.prompt if isinstance(r, (Sample, TokenStats)) else r.context
 
 
 def owners(requests: Sequence[Request], world: int, sticky: Optional[dict[str, int]] = None) -> list[int]:

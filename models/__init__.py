@@ -98,10 +98,15 @@ def load_pretrained(path: str, dtype: str = "float32", trust_remote_code: bool =
             f"tokenizer of '{path}' has {len(tokenizer)} tokens but the model only {model.config.vocab_size}: "
             "the tokenizer does not belong to this model"
         )
+    return model, _for_batches(tokenizer)
+
+
+def _for_batches(tokenizer):
+    """A pad token (the EOS when the tokenizer has none) and left padding, as batched decoding needs."""
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    return model, tokenizer
+    return tokenizer
 
 
 def is_adapter(path: Path) -> bool:
@@ -126,9 +131,7 @@ def load_adapter(path: Path, dtype: str = "float32", trust_remote_code: bool = F
     except Exception as e:  # noqa: BLE001 - a corrupt or mismatched adapter: one line
         raise ConfigError(f"could not load the adapter in {path} on {base}: {first_line(e)}") from None
     if (path / "tokenizer_config.json").is_file():
-        tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
-        tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
-        tokenizer.padding_side = "left"
+        tokenizer = _for_batches(AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code))
     return model, tokenizer
 
 

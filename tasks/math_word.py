@@ -110,8 +110,13 @@ class MathWordTask(Task):
             return render_messages([{"role": "user", "content": content}])
 
         # the prompt ends where its tokens are a prefix of prompt + completion's (tasks/base.py)
-        head, self._lead = stable_prompt(tokenizer, render("Q"))
-        self._render = (lambda q: render(q)[: len(render(q)) - len(self._lead)]) if self._lead else render
+        _, self._lead = stable_prompt(tokenizer, render("Q"))
+
+        def without_lead(question: str) -> str:
+            text = render(question)
+            return text[: len(text) - len(self._lead)]
+
+        self._render = without_lead if self._lead else render
         self._cache.clear()
 
     def format_prompt(self, question: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from datasets import Dataset
 
-from core import ConfigError
+from core import ConfigError, dist
 from tasks.base import Example, Task
 
 log = logging.getLogger("reasonlab")
@@ -89,9 +89,7 @@ def check_options(method: Any) -> None:
 
 def world_size() -> int:
     """Processes of this run (torchrun and accelerate set WORLD_SIZE; 1 without them)."""
-    import os
-
-    return max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
+    return dist.env_world()
 
 
 def batch_layout(method: Any, world: int | None = None) -> tuple[int, int]:
