@@ -29,7 +29,7 @@ test-fast: install
 
 # SEEDS=3: a base and every method per seed 0..2 (intervals over training noise too)
 study: install
-	$(PY) -m launch.study $(if $(SEEDS),seeds=$(SEEDS))
+	$(PY) -m reasonlab.study $(if $(SEEDS),seeds=$(SEEDS))
 
 clean:
 	rm -rf outputs multirun

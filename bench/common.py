@@ -33,8 +33,8 @@ def make_base(shape: str, out: str, dtype: str = "bfloat16", seed: int = 0) -> s
     run directory (`out/final`), the form `model.init_from` and the benchmarks' --base take."""
     import torch
 
-    from models import DTYPES, build_tiny, count_parameters, save_checkpoint
-    from tasks import load_task
+    from reasonlab.models import DTYPES, build_tiny, count_parameters, save_checkpoint
+    from reasonlab.tasks import load_task
 
     model, tok = build_tiny(SHAPES[shape], load_task("arith"), seed)
     model = model.to(DTYPES[dtype])
@@ -146,7 +146,7 @@ if __name__ == "__main__":
 def truncation_requests(task, chains) -> list:
     """Information gain's and early answering's requests at every truncation point of each
     (prompt, steps, gold answer) chain."""
-    from eval.requests import AnswerLogprob, ForcedAnswer
+    from reasonlab.eval.requests import AnswerLogprob, ForcedAnswer
 
     out = []
     for prompt, steps, gold in chains:

@@ -27,10 +27,10 @@ from bench.common import describe_machine, device, timed  # noqa: E402
 def parts(model, tok, task, cfg: dict, repeats: int) -> list[tuple[str, str, float]]:
     """(part, its work in words, median seconds alone) for accuracy-only and each extra part: the
     probes' requests of one full evaluation, answered by kind."""
-    from eval.backend import LMBackend
-    from eval.config import EvalConfig
-    from eval.evaluator import evaluate
-    from eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample
+    from reasonlab.eval.backend import LMBackend
+    from reasonlab.eval.config import EvalConfig
+    from reasonlab.eval.evaluator import evaluate
+    from reasonlab.eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample
 
     def ntok(text: str) -> int:
         return len(tok(text, add_special_tokens=False)["input_ids"])
@@ -110,9 +110,9 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     args = ap.parse_args()
 
-    from launch.common import quiet_libraries
-    from models import load_pretrained
-    from tasks import load_task
+    from reasonlab.launch.common import quiet_libraries
+    from reasonlab.models import load_pretrained
+    from reasonlab.tasks import load_task
 
     quiet_libraries()
     model, tok = load_pretrained(args.checkpoint, args.dtype)

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def run(procs: int, checkpoint: str, samples: int, out: Path, threads: int) -> tuple[float, float, dict]:
     launcher = [sys.executable] if procs == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
                                                      f"--nproc_per_node={procs}"]
-    cmd = [*launcher, "-m", "launch.evaluate", f"model.name_or_path={checkpoint}", "task=arith",
+    cmd = [*launcher, "-m", "reasonlab.evaluate", f"model.name_or_path={checkpoint}", "task=arith",
            f"budget.eval_samples={samples}", "eval.progress=false", "progress=false", f"output_dir={out}"]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
     t0 = time.perf_counter()

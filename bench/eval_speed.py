@@ -52,13 +52,13 @@ def main() -> None:
 
     import torch
 
-    from eval.backend import LMBackend
-    from eval.config import EvalConfig
-    from eval.evaluator import evaluate
-    from eval.reference import ReferenceBackend
-    from launch.common import quiet_libraries
-    from models import load_pretrained
-    from tasks import load_task
+    from reasonlab.eval.backend import LMBackend
+    from reasonlab.eval.config import EvalConfig
+    from reasonlab.eval.evaluator import evaluate
+    from reasonlab.eval.reference import ReferenceBackend
+    from reasonlab.launch.common import quiet_libraries
+    from reasonlab.models import load_pretrained
+    from reasonlab.tasks import load_task
 
     quiet_libraries()
     model, tok = load_pretrained(args.checkpoint, args.dtype)

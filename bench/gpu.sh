@@ -45,7 +45,7 @@ if wants overhead; then
   $PY bench/overhead.py --base "$WORK/base" --dtype bfloat16 $OVERHEAD 2>&1 | tee "$OUT/overhead.txt"
 fi
 if wants sft || { { wants speed || wants growth; } && [ ! -f "$WORK/runs/sft/metrics.json" ]; }; then
-  $PY -m launch.train trainer=sft model.init_from="$WORK/base" model.dtype=bfloat16 trainer.learning_rate=3e-4 \
+  $PY -m reasonlab.train trainer=sft model.init_from="$WORK/base" model.dtype=bfloat16 trainer.learning_rate=3e-4 \
     trainer.warmup_steps=20 budget.max_steps=$SFT_STEPS output_root="$WORK/runs" run_name=sft progress=false \
     eval.progress=false resume=force_restart ${SFT_ARGS:-} 2>&1 | tee "$OUT/sft.txt"
   cp "$WORK/runs/sft/metrics.json" "$OUT/sft_metrics.json"

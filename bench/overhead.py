@@ -33,8 +33,8 @@ def compose(overrides):
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from launch.common import CONF_DIR
-    from launch.schema import register
+    from reasonlab.launch.common import CONF_DIR
+    from reasonlab.launch.schema import register
 
     register()
     GlobalHydra.instance().clear()
@@ -44,7 +44,7 @@ def compose(overrides):
 
 def reasonlab_run(trainer: str, base: str, steps: int, out: str, dtype: str) -> tuple[float, int, float | None]:
     """(training seconds, tokens trained on, peak GPU GiB)."""
-    from launch.train import train
+    from reasonlab.launch.train import train
 
     cfg = compose([f"trainer={trainer}", f"model.init_from={base}", f"model.dtype={dtype}", f"budget.max_steps={steps}",
                    f"logging_steps={steps}", "progress=false", "eval.progress=false", "eval.probes=[]", "budget.eval_samples=1",
@@ -61,7 +61,7 @@ def raw_trl_run(trainer: str, base: str, steps: int, out: str, dtype: str) -> tu
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
-    from tasks import load_task
+    from reasonlab.tasks import load_task
 
     cfg = compose([f"trainer={trainer}", f"logging_steps={steps}"])  # the values only: batch, lr, schedule, lengths
     m = cfg.trainer
@@ -112,7 +112,7 @@ def main() -> None:
     ap.add_argument("--trainers", nargs="+", default=["sft", "grpo"], choices=["sft", "grpo"])
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="bfloat16 on a GPU")
     args = ap.parse_args()
-    from launch.common import quiet_libraries
+    from reasonlab.launch.common import quiet_libraries
 
     quiet_libraries()
     rows = []

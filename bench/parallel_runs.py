@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def command(trainer: str, base: str, steps: int, out: str) -> list[str]:
-    return [sys.executable, "-m", "launch.train", f"trainer={trainer}", f"model.init_from={base}",
+    return [sys.executable, "-m", "reasonlab.train", f"trainer={trainer}", f"model.init_from={base}",
             f"budget.max_steps={steps}", "progress=false", "eval.progress=false", "eval.probes=[cot]",
             f"output_root={out}", "resume=force_restart"]
 

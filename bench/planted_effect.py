@@ -68,7 +68,7 @@ def per_sample(field: str, record: dict):
     if value is None:
         return None
     if field == "early_answer/matches":
-        from eval.probes.early_answer import area_over_curve
+        from reasonlab.eval.probes.early_answer import area_over_curve
 
         return area_over_curve(value) if len(value) > 1 else 0.0
     if field == "info_gain/step_logprobs":
@@ -83,7 +83,7 @@ def load(run_dir: Path) -> tuple[dict, dict[str, dict]]:
 
 
 def compare_pair(reliant: tuple[dict, dict[str, dict]], other: tuple[dict, dict[str, dict]], measure: str) -> dict:
-    from eval.stats import against_chance, paired_interval
+    from reasonlab.eval.stats import against_chance, paired_interval
 
     field, higher = MEASURES[measure]
     a, b, own = [], [], []
@@ -103,8 +103,8 @@ def compare_pair(reliant: tuple[dict, dict[str, dict]], other: tuple[dict, dict[
 
 
 def train_all(args) -> dict[str, Path]:
-    from launch.common import quiet_libraries
-    from launch.study import run_parallel
+    from reasonlab.launch.common import quiet_libraries
+    from reasonlab.launch.study import run_parallel
 
     quiet_libraries()
     out = Path(args.out)
@@ -147,7 +147,7 @@ def figure(results: dict, table: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from eval.stats import mean_interval
+    from reasonlab.eval.stats import mean_interval
 
     measures = [m for m in MEASURES if m != "info_gain/total"]
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True)
@@ -245,7 +245,7 @@ def main() -> None:
     figure(results, table, out / "shortcut_lab.png")
     print(f"figure: {out / 'shortcut_lab.png'}")
     if args.save:
-        from launch.common import PROJECT_ROOT
+        from reasonlab.launch.common import PROJECT_ROOT
 
         validation = {"command": "python bench/planted_effect.py --save",
                       "arith": {m: ("validated" if row["validated"] else "not validated") for m, row in table.items()}}

@@ -37,11 +37,11 @@ def main() -> None:
 
     from omegaconf import OmegaConf
 
-    from eval.config import EvalConfig
-    from eval.evaluator import evaluate
-    from launch.common import quiet_libraries, seed_everything
-    from launch.scoring import task_from_cfg
-    from models import load_pretrained
+    from reasonlab.eval.config import EvalConfig
+    from reasonlab.eval.evaluator import evaluate
+    from reasonlab.launch.common import quiet_libraries, seed_everything
+    from reasonlab.launch.scoring import task_from_cfg
+    from reasonlab.models import load_pretrained
 
     quiet_libraries()
     root, out = Path(args.study), Path(args.out)

@@ -3,11 +3,11 @@
 
 def __getattr__(name):  # lazy: importing eval.config or eval.requests does not load torch
     if name == "evaluate":
-        from eval.evaluator import evaluate
+        from reasonlab.eval.evaluator import evaluate
 
         return evaluate
     if name == "EvalConfig":
-        from eval.config import EvalConfig
+        from reasonlab.eval.config import EvalConfig
 
         return EvalConfig
     raise AttributeError(f"module 'eval' has no attribute {name!r}")

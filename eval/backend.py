@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from typing import Any, Optional, Protocol, Sequence
 
-from eval.generation import Job, decode
-from eval.packing import Group, Point
-from eval.prefixes import PrefixStore
-from eval.requests import KINDS, AnswerLogprob, Continue, ForcedAnswer, Request, Sample, TokenStats
-from eval.truncation import analyze
-from models.scoring import completion_stats, stats_from_decoding
-from tasks.base import Task
+from reasonlab.eval.generation import Job, decode
+from reasonlab.eval.packing import Group, Point
+from reasonlab.eval.prefixes import PrefixStore
+from reasonlab.eval.requests import KINDS, AnswerLogprob, Continue, ForcedAnswer, Request, Sample, TokenStats
+from reasonlab.eval.truncation import analyze
+from reasonlab.models.scoring import completion_stats, stats_from_decoding
+from reasonlab.tasks.base import Task
 
 SAMPLE_STREAMS = 2 * 1_000_003  # the k-th sampled prompt of a call draws from stream SAMPLE_STREAMS + k
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from core import ConfigError
+from reasonlab.core import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -63,13 +63,13 @@ class EvalConfig:
         if pk.n < 1 or pk.prompts < 0 or not pk.k or any(k < 1 for k in pk.k) or not pk.temperature > 0:
             raise ConfigError(f"eval.pass_at_k needs n >= 1, prompts >= 0, every k >= 1 and temperature > 0, got "
                               f"n={pk.n} k={list(pk.k)} prompts={pk.prompts} temperature={pk.temperature}")
-        from eval.probes import PROBES
+        from reasonlab.eval.probes import PROBES
 
         for name in self.probes:
             PROBES.get(name)  # an unknown probe fails here, with the valid names
         para = str(self.paraphraser or "rule")
         if para != "rule" and (Path(para).expanduser().exists() or para.startswith(("/", ".", "~"))):
-            from models import resolve_checkpoint
+            from reasonlab.models import resolve_checkpoint
 
             resolve_checkpoint(para)  # a path that is no checkpoint fails here
 
@@ -85,7 +85,7 @@ class EvalConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
-            from core import did_you_mean
+            from reasonlab.core import did_you_mean
 
             raise ConfigError(f"unknown evaluator setting '{unknown[0]}'.{did_you_mean(unknown[0], names)} "
                               f"Valid settings: {', '.join(sorted(names))}")

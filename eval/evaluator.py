@@ -1,6 +1,6 @@
 """The evaluator every run goes through: the same for every trainer, checkpoint and study row.
 
-    from eval import EvalConfig, evaluate
+    from reasonlab.eval import EvalConfig, evaluate
     metrics, samples, curves = evaluate(model, tokenizer, task)                 # conf/eval/default.yaml
     metrics, samples, curves = evaluate(model, tokenizer, task, EvalConfig.default(num_samples=50))
 
@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from collections.abc import Sequence
 from typing import Any, Mapping, Optional, Union
 
-from eval.backend import Backend, LMBackend
-from eval.config import EvalConfig
-from eval.probes import PROBES, Outcome, Probe, Run
-from eval.requests import Sample, Unsupported
-from eval.sharded import shard
-from tasks.base import Task
+from reasonlab.eval.backend import Backend, LMBackend
+from reasonlab.eval.config import EvalConfig
+from reasonlab.eval.probes import PROBES, Outcome, Probe, Run
+from reasonlab.eval.requests import Sample, Unsupported
+from reasonlab.eval.sharded import shard
+from reasonlab.tasks.base import Task
 
 # 7: one answer span (the grader's) for calibration; probes as requests. 8: contexts cut from the
 # model's own text; answer-only samples scored by their behaviour; swap and hint; n and chance

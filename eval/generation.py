@@ -30,7 +30,7 @@ from typing import Optional, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from eval.prefixes import PrefixStore, keepable, prefill
+from reasonlab.eval.prefixes import PrefixStore, keepable, prefill
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The GSM8K grader and step checker against published labels.
 
-    python -m eval.labelled ../shared/data/gsm8k/example_model_solutions.jsonl
+    python -m reasonlab.eval.labelled ../shared/data/gsm8k/example_model_solutions.jsonl
 
 Reads GSM8K's example model solutions (each test problem with four real solutions: 6B and 175B,
 fine-tuned and verifier-selected, each labelled `is_correct` by the dataset's authors), scores
@@ -18,12 +18,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from eval.config import EvalConfig
-from eval.probes import PROBES, Run
-from eval.requests import Unsupported
-from tasks.base import Example
-from tasks.math_word import Gsm8kTask
-from core import ConfigError
+from reasonlab.eval.config import EvalConfig
+from reasonlab.eval.probes import PROBES, Run
+from reasonlab.eval.requests import Unsupported
+from reasonlab.tasks.base import Example
+from reasonlab.tasks.math_word import Gsm8kTask
+from reasonlab.core import ConfigError
 
 MODELS = ("6b_finetuning", "6b_verification", "175b_finetuning", "175b_verification")
 

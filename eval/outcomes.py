@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from eval import stats
+from reasonlab.eval import stats
 
 BOOTSTRAP = 2000
 ECE_BINS = 10
@@ -76,7 +76,7 @@ def _pass_at_k(k: int) -> Callable:
         c, n = r.get("pass_at_k_correct"), r.get("pass_at_k_n")
         if c is None or n is None or k > n:
             return None
-        from eval.probes.pass_at_k import pass_at_k
+        from reasonlab.eval.probes.pass_at_k import pass_at_k
 
         return pass_at_k(n, c, k), 1.0
     return one

@@ -13,8 +13,8 @@ import re
 from functools import lru_cache
 from typing import Optional
 
-from eval.generation import generate
-from tasks.base import Task
+from reasonlab.eval.generation import generate
+from reasonlab.tasks.base import Task
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 INSTRUCTION = "Reword the following sentence without changing its meaning or any of its numbers."
@@ -57,7 +57,7 @@ class LMParaphraser:
 
 @lru_cache(maxsize=2)
 def load_lm_paraphraser(path: str, dtype: str = "float32") -> LMParaphraser:
-    from models import load_pretrained
+    from reasonlab.models import load_pretrained
 
     model, tokenizer = load_pretrained(path, dtype)
     return LMParaphraser(model, tokenizer)

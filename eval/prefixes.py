@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
-from eval.packing import common_prefix
+from reasonlab.eval.packing import common_prefix
 
 
 @dataclass(eq=False)

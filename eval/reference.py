@@ -13,9 +13,9 @@ from typing import Any, Optional
 
 import torch
 
-from eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample, TokenStats
-from models.scoring import completion_stats
-from tasks.base import Task
+from reasonlab.eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample, TokenStats
+from reasonlab.models.scoring import completion_stats
+from reasonlab.tasks.base import Task
 
 
 class ReferenceBackend:

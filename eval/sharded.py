@@ -18,9 +18,9 @@ from __future__ import annotations
 import zlib
 from typing import Any, Optional, Sequence
 
-from core import dist
-from eval.backend import LMBackend, groups_of, unique
-from eval.requests import AnswerLogprob, ForcedAnswer, Request, Sample, TokenStats
+from reasonlab.core import dist
+from reasonlab.eval.backend import LMBackend, groups_of, unique
+from reasonlab.eval.requests import AnswerLogprob, ForcedAnswer, Request, Sample, TokenStats
 
 
 def _text(r: Request) -> str:

@@ -16,8 +16,8 @@ from typing import Optional, Sequence
 
 import torch
 
-from eval.generation import stop_ids
-from eval.packing import AnswerPoint, Group, character_level, pack, row_batches
+from reasonlab.eval.generation import stop_ids
+from reasonlab.eval.packing import AnswerPoint, Group, character_level, pack, row_batches
 
 
 @dataclass

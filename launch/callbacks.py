@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 from transformers import TrainerCallback
 
-from core import RunError, dist
-from launch.common import latest_checkpoint
-from launch.scoring import log_to_wandb, scalars
+from reasonlab.core import RunError, dist
+from reasonlab.launch.common import latest_checkpoint
+from reasonlab.launch.scoring import log_to_wandb, scalars
 
 if TYPE_CHECKING:
-    from eval.config import EvalConfig
+    from reasonlab.eval.config import EvalConfig
 
 
 def diverged(what: str, step: int, output_dir: str) -> RunError:
@@ -57,7 +57,7 @@ class StopOnNonFiniteLoss(TrainerCallback):
         if model is not None:
             check_weights(model, state.global_step, args.output_dir, discard=saved)
         if saved.is_dir():
-            from core import make_readable
+            from reasonlab.core import make_readable
 
             make_readable(saved)
 
@@ -136,7 +136,7 @@ class PeriodicEval(TrainerCallback):
         every = self.cfg.eval.every_steps
         if not every or state.global_step % every or state.global_step == state.max_steps:
             return
-        from eval.evaluator import evaluate
+        from reasonlab.eval.evaluator import evaluate
 
         metrics, _, _ = evaluate(model, self.tokenizer, self.task, self.eval_config, reader=self.reader)
         if self.eval_config.entropy_threshold is None and metrics.get("entropy/p80") is not None:

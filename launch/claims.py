@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from eval import stats
-from eval.outcomes import Diff, combine, difference, summary
-from launch.runs import BASE, RunRecord
+from reasonlab.eval import stats
+from reasonlab.eval.outcomes import Diff, combine, difference, summary
+from reasonlab.launch.runs import BASE, RunRecord
 
 ALPHA = 0.05
 

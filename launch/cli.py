@@ -17,8 +17,8 @@ import re
 import sys
 from typing import Callable
 
-from core import ConfigError, RewardError, RunError, did_you_mean
-from launch.common import CONF_DIR, group_defaults, group_options
+from reasonlab.core import ConfigError, RewardError, RunError, did_you_mean
+from reasonlab.launch.common import CONF_DIR, group_defaults, group_options
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -54,7 +54,7 @@ def trl_overrides(overrides: list[str]) -> list[str]:
     keys = [_trainer_key(o) for o in overrides if "=" in o]
     if not any(keys):
         return overrides
-    from trainers.options import all_field_names, owned_message
+    from reasonlab.trainers.options import all_field_names, owned_message
 
     for key in filter(None, keys):
         if (message := owned_message(key)) is not None:
@@ -85,7 +85,7 @@ def precompose(config_name: str, overrides: list[str]) -> None:
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from launch.schema import check_output_dir, register
+    from reasonlab.launch.schema import check_output_dir, register
 
     register()
     if any(_is_sweep(o) or o.startswith("hydra") for o in overrides if "=" in o):
@@ -96,7 +96,7 @@ def precompose(config_name: str, overrides: list[str]) -> None:
             cfg = compose(config_name=config_name, overrides=overrides)
             OmegaConf.to_container(cfg, resolve=True)
         if config_name == "evaluate":  # no model, no output directory named after it ("None/eval-arith")
-            from launch.schema import EvaluateConfig
+            from reasonlab.launch.schema import EvaluateConfig
 
             EvaluateConfig.check(cfg)
         else:
@@ -116,7 +116,7 @@ def precompose(config_name: str, overrides: list[str]) -> None:
                 node = OmegaConf.select(base, parent) if parent else base
                 keys = [k for k in node.keys() if k != leaf] if node is not None else []
                 if parent == "trainer":  # TRL's own names are trainer options too
-                    from trainers.options import config_class, field_names
+                    from reasonlab.trainers.options import config_class, field_names
 
                     keys += sorted(field_names(config_class(node)))
                 hint = did_you_mean(leaf, keys)
@@ -173,12 +173,12 @@ def run_hydra_app(task_fn: Callable, config_name: str) -> None:
     """Run `task_fn(cfg)` as a Hydra app with one-line errors for anything the user can fix."""
     import hydra
 
-    from launch.schema import register
+    from reasonlab.launch.schema import register
 
     register()
     argv = sys.argv[1:]
     if any(a in ("-h", "--help") for a in argv):
-        from launch.help import help_text
+        from reasonlab.launch.help import help_text
 
         print(help_text(config_name))
         sys.exit(0)

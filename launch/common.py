@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from core import make_readable
+from reasonlab.core import make_readable
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = PROJECT_ROOT / "conf"

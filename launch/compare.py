@@ -1,4 +1,4 @@
-"""The comparison report: `python -m launch.compare <study or sweep dir> [--baseline DIR] [--margin M]`.
+"""The comparison report: `python -m reasonlab.compare <study or sweep dir> [--baseline DIR] [--margin M]`.
 
 Reads every run's metrics.json and samples.jsonl under the directory (runs without metrics.json are
 listed as incomplete, never read), groups runs by method (launch/runs.py), and writes, next to the runs:
@@ -21,12 +21,12 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from eval import stats
-from eval.outcomes import Diff
-from launch.claims import build as build_claims
-from launch.claims import compare_groups, group_value
-from launch.common import write_text_atomic
-from launch.runs import BASE, RunRecord, group_of, load_runs  # noqa: F401  (group_of: launch.study)
+from reasonlab.eval import stats
+from reasonlab.eval.outcomes import Diff
+from reasonlab.launch.claims import build as build_claims
+from reasonlab.launch.claims import compare_groups, group_value
+from reasonlab.launch.common import write_text_atomic
+from reasonlab.launch.runs import BASE, RunRecord, group_of, load_runs  # noqa: F401  (group_of: launch.study)
 
 log = logging.getLogger("reasonlab")
 
@@ -44,7 +44,7 @@ DEFAULT_MARGIN = 0.05
 
 
 def _info(metric: str):
-    from eval.probes import metric_info
+    from reasonlab.eval.probes import metric_info
 
     return metric_info(metric)
 
@@ -130,7 +130,7 @@ def study_order(root: Path, groups) -> dict:
         names = list(json.loads((root / "summary.json").read_text())["runs"])
     except (OSError, ValueError, KeyError, TypeError):
         return groups
-    from launch.runs import group_of as name_group
+    from reasonlab.launch.runs import group_of as name_group
 
     rank = {}
     for name in names:
@@ -218,7 +218,7 @@ def write_summary(root: Path, groups, order, diffs) -> None:
 
 
 def compare(root: str | Path, baseline: str | Path | None = None, margin: float = DEFAULT_MARGIN) -> Path:
-    from core import ConfigError
+    from reasonlab.core import ConfigError
 
     root = Path(root)
     if not root.is_dir():
@@ -270,24 +270,24 @@ def compare(root: str | Path, baseline: str | Path | None = None, margin: float 
     for claim in build_claims(groups, margin):
         lines.append(f"| {claim.text} | **{claim.verdict()}** | {claim.numbers()} |")
     lines += ["", *lab_section(groups), "## Figures", ""]
-    from launch.figures import figures
+    from reasonlab.launch.figures import figures
 
     lines += [f"![{name}]({name})" for name in figures(groups, order, diffs, root)]
     report = root / "report.md"
     text = "\n".join(lines) + "\n"
     write_text_atomic(report, text)
-    from launch.figures import write_html
+    from reasonlab.launch.figures import write_html
 
     write_html(root / "report.html", text, root)
     return report
 
 
-USAGE = "usage: python -m launch.compare <study or sweep directory> [--baseline DIR] [--margin M] [--wandb]"
+USAGE = "usage: python -m reasonlab.compare <study or sweep directory> [--baseline DIR] [--margin M] [--wandb]"
 
 
 def main(argv: list[str] | None = None) -> None:
-    from core import ConfigError
-    from launch.cli import fail
+    from reasonlab.core import ConfigError
+    from reasonlab.launch.cli import fail
 
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s", datefmt="%H:%M:%S")
     argv = sys.argv[1:] if argv is None else argv
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(e))
     print(f"report: {report} (and {report.with_suffix('.html').name})")
     if args.get("wandb"):
-        from launch.figures import log_report_to_wandb
+        from reasonlab.launch.figures import log_report_to_wandb
 
         log_report_to_wandb(Path(rest[0]), report)
 

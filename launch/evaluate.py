@@ -1,4 +1,4 @@
-"""Evaluate any checkpoint: `python -m launch.evaluate model.name_or_path=<dir or hub id> task=<name>`.
+"""Evaluate any checkpoint: `python -m reasonlab.evaluate model.name_or_path=<dir or hub id> task=<name>`.
 
 Writes the same metrics.json (and samples.jsonl) as a training run, to `output_dir`
 (default: <checkpoint>/eval-<task>), through the same code (launch.scoring).
@@ -12,10 +12,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from core import dist
-from launch.common import provenance, quiet_libraries, write_json_atomic
-from launch.schema import validate
-from launch.scoring import score_checkpoint, start_logger
+from reasonlab.core import dist
+from reasonlab.launch.common import provenance, quiet_libraries, write_json_atomic
+from reasonlab.launch.schema import validate
+from reasonlab.launch.scoring import score_checkpoint, start_logger
 
 log = logging.getLogger("reasonlab")
 
@@ -47,7 +47,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
 
 
 def main() -> None:
-    from launch.cli import run_hydra_app
+    from reasonlab.launch.cli import run_hydra_app
 
     run_hydra_app(evaluate_checkpoint, "evaluate")
 

@@ -15,8 +15,8 @@ import base64
 import re
 from pathlib import Path
 
-from eval.stats import proportion_interval
-from launch.runs import BASE
+from reasonlab.eval.stats import proportion_interval
+from reasonlab.launch.runs import BASE
 
 FAMILIES = {
     "answers": ["accuracy", "ood_accuracy", "pass_at_k/1", "pass_at_k/8"],
@@ -53,7 +53,7 @@ def _by_length(groups, lengths, out: Path) -> str:
     """Claim 9: accuracy of SFT on chains of N steps, against N."""
     import matplotlib.pyplot as plt
 
-    from launch.claims import group_value
+    from reasonlab.launch.claims import group_value
 
     fig, ax = plt.subplots(figsize=(5, 4))
     xs, ys, lo, hi = [], [], [], []
@@ -123,7 +123,7 @@ def _forest(order, diffs, out: Path) -> str:
 def _reliance(groups, order, out: Path) -> str:
     import matplotlib.pyplot as plt
 
-    from launch.claims import group_value
+    from reasonlab.launch.claims import group_value
 
     key = "faithfulness/swap_followed"
     if not any(group_value(groups[g], key).estimate is not None for g in order):
@@ -225,7 +225,7 @@ def _pass_at_k(groups, names, out: Path) -> str:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import ScalarFormatter
 
-    from eval.probes.pass_at_k import pass_at_k
+    from reasonlab.eval.probes.pass_at_k import pass_at_k
 
     fig, ax = plt.subplots(figsize=(5, 4))
     colors, ticks = _colors(names), set()
@@ -348,7 +348,7 @@ def write_html(path: Path, markdown_text: str, root: Path) -> None:
     """report.md as one self-contained page: the figures inlined as data URIs."""
     from markdown_it import MarkdownIt
 
-    from launch.common import write_text_atomic
+    from reasonlab.launch.common import write_text_atomic
 
     def inline(m: re.Match) -> str:
         f = root / m.group(2)

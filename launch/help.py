@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from launch.common import CONF_DIR, group_options
+from reasonlab.launch.common import CONF_DIR, group_options
 
 USAGE = {
-    "config": "python -m launch.train [group=option ...] [key=value ...]   (-m key=a,b ...: a sweep, one run per value)",
-    "evaluate": "python -m launch.evaluate model.name_or_path=<checkpoint, run directory or hub id> [key=value ...]",
-    "study": "python -m launch.study [key=value ...]   (e.g. seeds=3 output_root=outputs/study-3seeds)",
+    "config": "python -m reasonlab.train [group=option ...] [key=value ...]   (-m key=a,b ...: a sweep, one run per value)",
+    "evaluate": "python -m reasonlab.evaluate model.name_or_path=<checkpoint, run directory or hub id> [key=value ...]",
+    "study": "python -m reasonlab.study [key=value ...]   (e.g. seeds=3 output_root=outputs/study-3seeds)",
 }
 # per entry point: (yaml file, key prefix) whose commented keys are listed
 FILES = {
@@ -61,6 +61,6 @@ def help_text(entry: str) -> str:
         for key, value, comment in commented_keys(CONF_DIR / name, prefix):
             lines.append(f"  {key}={value or '...'}".ljust(44) + f" {comment}")
     lines += ["", "Every key of the composed config can be set; see the whole of it with `--cfg job`."
-              if entry != "study" else "Each run is a launch.train run: `python -m launch.train --help` lists its keys.",
+              if entry != "study" else "Each run is a reasonlab.train run: `python -m reasonlab.train --help` lists its keys.",
               "Docs: README.md (running things, configuration), docs/evaluator.md."]
     return "\n".join(lines)

@@ -30,8 +30,8 @@ from typing import Any, Optional
 
 from omegaconf import OmegaConf
 
-from core import ConfigError
-from launch.common import flatten, write_json_atomic, write_text_atomic
+from reasonlab.core import ConfigError
+from reasonlab.launch.common import flatten, write_json_atomic, write_text_atomic
 
 log = logging.getLogger("reasonlab")
 

@@ -53,7 +53,7 @@ class RunRecord:
     def per_problem(self, metric: str):
         """The metric over this run's problems (eval.outcomes.PerProblem), or None."""
         if metric not in self._per:
-            from eval.outcomes import per_problem
+            from reasonlab.eval.outcomes import per_problem
 
             self._per[metric] = per_problem(self.samples(), metric) if self.samples() else None
         return self._per[metric]
@@ -86,7 +86,7 @@ def _default(config: dict, key: str):
     """The value of trainer.X / task.X in the trainer's or task's own YAML, or None."""
     from omegaconf import OmegaConf
 
-    from launch.common import CONF_DIR
+    from reasonlab.launch.common import CONF_DIR
 
     group, _, leaf = key.partition(".")
     path = CONF_DIR / group / f"{_select(config, f'{group}.name')}.yaml"

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from core import ConfigError
+from reasonlab.core import ConfigError
 
 if TYPE_CHECKING:
-    from eval.config import EvalConfig
+    from reasonlab.eval.config import EvalConfig
 
 
 @dataclass
@@ -84,7 +84,7 @@ class ModelConf:
     @staticmethod
     def check(node) -> None:
         """The loader's own checks (models.check_model_options), before anything loads."""
-        from models import check_model_options
+        from reasonlab.models import check_model_options
 
         check_model_options(node)
 
@@ -149,7 +149,7 @@ class RunConfig:
 def check_types(node, group: str) -> None:
     """An option of an untyped group (trainer, task) has the type of its default in
     conf/<group>/<name>.yaml: `trainer.learning_rate=abc` fails here, in one line."""
-    from launch.common import group_defaults
+    from reasonlab.launch.common import group_defaults
 
     defaults = group_defaults(group, node.get("name") or "")
     import re
@@ -227,7 +227,7 @@ def check_finite(cfg) -> None:
     """No setting is NaN or infinite (`trainer.learning_rate=nan` passes every `<= 0` check)."""
     import math
 
-    from launch.common import flatten
+    from reasonlab.launch.common import flatten
 
     for key, value in flatten(cfg).items():
         for i, v in enumerate(value if isinstance(value, list) else [value]):
@@ -239,16 +239,16 @@ def validate(cfg) -> EvalConfig:
     """Check a composed run config (RunConfig, or EvaluateConfig for launch.evaluate) group by
     group; the first bad value raises ConfigError with one line. Returns the evaluator's settings,
     whose construction is the eval group's check: the run evaluates with exactly these."""
-    from eval.config import EvalConfig
+    from reasonlab.eval.config import EvalConfig
 
     training = "trainer" in cfg
     check_finite(cfg)
     (RunConfig if training else EvaluateConfig).check(cfg)
     Budget.check(cfg.budget, training=training)
     if training:
-        from launch.common import group_defaults
-        from trainers import options
-        from trainers.base import check_options
+        from reasonlab.launch.common import group_defaults
+        from reasonlab.trainers import options
+        from reasonlab.trainers.base import check_options
 
         check_options(cfg.trainer)
         options.check(cfg.trainer, group_defaults("trainer", cfg.trainer.name))

@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from core import ConfigError, dist
-from launch.common import seed_everything, write_jsonl_atomic
+from reasonlab.core import ConfigError, dist
+from reasonlab.launch.common import seed_everything, write_jsonl_atomic
 
 if TYPE_CHECKING:
-    from eval.config import EvalConfig
+    from reasonlab.eval.config import EvalConfig
 
 log = logging.getLogger("reasonlab")
 
 
 def task_from_cfg(cfg: DictConfig):
-    from tasks import load_task
+    from reasonlab.tasks import load_task
 
     options = OmegaConf.to_container(cfg.task, resolve=True)
     name = options.pop("name")
@@ -41,7 +41,7 @@ def load_reader(cfg: DictConfig):
     The reader keeps its own tokenizer: the probes pass text, so each model tokenizes it itself."""
     if cfg.eval.scorer in (None, "self"):
         return None
-    from models import load_pretrained, resolve_checkpoint
+    from reasonlab.models import load_pretrained, resolve_checkpoint
 
     path = Path(str(cfg.eval.scorer)).expanduser()
     if not path.exists():
@@ -86,7 +86,7 @@ def run_evaluation(cfg: DictConfig, eval_config: EvalConfig, model, tokenizer, t
                    reader=None, step: Optional[int] = None) -> dict[str, Any]:
     """Evaluate with `eval_config` (schema.validate's), write samples.jsonl, log to W&B when
     logger=wandb, and return the metrics (with `curves`) for metrics.json."""
-    from eval.evaluator import evaluate
+    from reasonlab.eval.evaluator import evaluate
 
     metrics, samples, curves = evaluate(model, tokenizer, task, eval_config, reader=reader)  # every rank: its share
     if dist.is_main():
@@ -99,7 +99,7 @@ def score_checkpoint(cfg: DictConfig, eval_config: EvalConfig, checkpoint: str, 
     """(metrics with curves, the task) of a saved checkpoint through the evaluator; samples.jsonl
     goes to `out_dir`. Used by launch.evaluate and by launch.train to re-score a complete run whose
     metrics an older evaluator version wrote."""
-    from models import load_pretrained
+    from reasonlab.models import load_pretrained
 
     task = task_from_cfg(cfg)
     reader = load_reader(cfg)

@@ -1,7 +1,7 @@
 """The default study: for each seed s, base seed s -> every method from it -> one table and the report.
 
-    python -m launch.study                      # what `make study` runs (one seed)
-    python -m launch.study seeds=3              # seeds 0, 1, 2: a base per seed (`make study SEEDS=3`)
+    python -m reasonlab.study                      # what `make study` runs (one seed)
+    python -m reasonlab.study seeds=3              # seeds 0, 1, 2: a base per seed (`make study SEEDS=3`)
 
 Each run is a normal `launch.train` run (same config, same evaluator) composed with Hydra's
 compose API and run in this process (a single base) or, with jobs > 1, as `launch.train`
@@ -23,9 +23,9 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from core import ConfigError, RewardError, RunError, did_you_mean
-from launch.cli import check_group_overrides, fail, precompose
-from launch.common import CONF_DIR, write_json_atomic, write_text_atomic
+from reasonlab.core import ConfigError, RewardError, RunError, did_you_mean
+from reasonlab.launch.cli import check_group_overrides, fail, precompose
+from reasonlab.launch.common import CONF_DIR, write_json_atomic, write_text_atomic
 
 log = logging.getLogger("reasonlab")
 
@@ -43,7 +43,7 @@ def run_one(study, name: str, overrides: list[str]) -> dict[str, Any]:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from launch.train import train
+    from reasonlab.launch.train import train
 
     check_group_overrides(overrides)
     precompose("config", overrides)
@@ -61,7 +61,7 @@ def run_parallel(study, runs: list[tuple[str, list[str]]]) -> tuple[dict[str, di
     import subprocess
     from concurrent.futures import ThreadPoolExecutor
 
-    from launch.common import PROJECT_ROOT
+    from reasonlab.launch.common import PROJECT_ROOT
 
     threads = max(1, (os.cpu_count() or 2) // study.jobs)
     logs = Path(study.output_root) / "logs"
@@ -69,7 +69,7 @@ def run_parallel(study, runs: list[tuple[str, list[str]]]) -> tuple[dict[str, di
 
     def one(name: str, overrides: list[str]):
         log.info("== %s (subprocess, %d thread%s): %s", name, threads, "s" * (threads > 1), " ".join(overrides))
-        cmd = [sys.executable, "-m", "launch.train", *overrides, "progress=false", "eval.progress=false"]
+        cmd = [sys.executable, "-m", "reasonlab.train", *overrides, "progress=false", "eval.progress=false"]
         with (logs / f"{name}.log").open("w") as fh:
             proc = subprocess.run(cmd, cwd=PROJECT_ROOT, stdout=fh, stderr=subprocess.STDOUT, text=True,
                                   env={**os.environ, "OMP_NUM_THREADS": str(threads)})
@@ -112,7 +112,7 @@ def format_table(rows: dict[str, dict[str, Any]], columns: list[str]) -> str:
 
 def group_means(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per method, the mean over its seeds of every numeric metric (the report has the intervals)."""
-    from launch.compare import group_of
+    from reasonlab.launch.compare import group_of
 
     groups: dict[str, list[dict[str, Any]]] = {}
     for name, r in rows.items():
@@ -167,7 +167,7 @@ def peak_memory_mb() -> float:
 
 def run_study(study) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """Run the base of each seed, then every method from it; return (metrics by run, error by failed run)."""
-    from launch.common import quiet_libraries
+    from reasonlab.launch.common import quiet_libraries
 
     quiet_libraries()
     root = Path(study.output_root)
@@ -204,12 +204,12 @@ def run_study(study) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
           f"{'s' * (len(seeds) > 1)}) -> {root}\n\n{table}\n")
     for name, error in failed.items():
         print(f"FAILED {name}: {error}")
-    from launch.compare import compare
+    from reasonlab.launch.compare import compare
 
     report = compare(root, margin=float(study.margin))
     print(f"report (intervals over problems and seeds, claims, figures): {report} and {report.with_suffix('.html')}")
     if any(str(o) == "logger=wandb" for o in study.common):
-        from launch.figures import log_report_to_wandb
+        from reasonlab.launch.figures import log_report_to_wandb
 
         log_report_to_wandb(root, report)
     return rows, failed
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s", datefmt="%H:%M:%S")
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
-        from launch.help import help_text
+        from reasonlab.launch.help import help_text
 
         print(help_text("study"))
         return

@@ -1,4 +1,4 @@
-"""Train one method and evaluate it: `python -m launch.train trainer=<name> task=<name> model=<name> seed=<int>`.
+"""Train one method and evaluate it: `python -m reasonlab.train trainer=<name> task=<name> model=<name> seed=<int>`.
 
 `train(cfg)` is a plain function (tests and the study call it directly); the Hydra app around it
 only composes the config. A run directory holds its settings (run.json, launch/identity.py), the
@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
-from core import ConfigError, dist
-from launch import identity
-from launch.common import checkpoint_step, latest_checkpoint, provenance, quiet_libraries, seed_everything, write_json_atomic
-from launch.schema import validate
-from launch.scoring import load_reader, run_evaluation, score_checkpoint, start_logger, task_from_cfg
+from reasonlab.core import ConfigError, dist
+from reasonlab.launch import identity
+from reasonlab.launch.common import checkpoint_step, latest_checkpoint, provenance, quiet_libraries, seed_everything, write_json_atomic
+from reasonlab.launch.schema import validate
+from reasonlab.launch.scoring import load_reader, run_evaluation, score_checkpoint, start_logger, task_from_cfg
 
 if TYPE_CHECKING:
-    from eval.config import EvalConfig
+    from reasonlab.eval.config import EvalConfig
 
 log = logging.getLogger("reasonlab")
 
@@ -78,7 +78,7 @@ def reevaluate_if_stale(cfg: DictConfig, eval_config: EvalConfig, done: dict[str
     (`changed`), is re-scored, not retrained: its final checkpoint goes through the current
     evaluator and metrics.json and samples.jsonl are rewritten with the training fields kept, so a
     table never mixes evaluator versions or settings."""
-    from eval.evaluator import EVALUATOR_VERSION
+    from reasonlab.eval.evaluator import EVALUATOR_VERSION
 
     if done.get("eval/version") == EVALUATOR_VERSION and not changed:
         return done
@@ -107,7 +107,7 @@ def save_final(trainer, tokenizer, out: Path) -> Path:
     """The trained weights to `out` (models.save_checkpoint: merged LoRA, adapter, tokenizer), by
     rank 0 alone. Under DeepSpeed ZeRO-3 or FSDP the weights are sharded: the trainer's
     `save_model` gathers them (every rank takes part) and writes on rank 0."""
-    from models import save_checkpoint
+    from reasonlab.models import save_checkpoint
 
     if getattr(trainer, "is_deepspeed_enabled", False) or getattr(trainer, "is_fsdp_enabled", False):
         trainer.save_model(str(out))
@@ -137,9 +137,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _train(cfg: DictConfig, eval_config: EvalConfig, resume_from: str | None) -> dict[str, Any]:
-    from launch.callbacks import PeriodicEval, SaveOnPreemption, StopOnNonFiniteLoss, check_weights
-    from models import count_parameters, load_model, wrap_peft
-    from trainers import TRAINERS, RunContext
+    from reasonlab.launch.callbacks import PeriodicEval, SaveOnPreemption, StopOnNonFiniteLoss, check_weights
+    from reasonlab.models import count_parameters, load_model, wrap_peft
+    from reasonlab.trainers import TRAINERS, RunContext
 
     method = TRAINERS.get(cfg.trainer.name)
     run_dir = Path(cfg.run_dir)
@@ -227,7 +227,7 @@ def _train(cfg: DictConfig, eval_config: EvalConfig, resume_from: str | None) ->
 
 
 def main() -> None:
-    from launch.cli import run_hydra_app
+    from reasonlab.launch.cli import run_hydra_app
 
     run_hydra_app(train, "config")
 

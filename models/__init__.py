@@ -19,9 +19,9 @@ from typing import Any, Mapping
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from core import ConfigError, first_line
-from models.tokenizer import build_char_tokenizer
-from tasks.base import Task
+from reasonlab.core import ConfigError, first_line
+from reasonlab.models.tokenizer import build_char_tokenizer
+from reasonlab.tasks.base import Task
 
 log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -192,7 +192,7 @@ def save_checkpoint(model, tokenizer, out_dir: str | os.PathLike) -> Path:
         model = model.merge_and_unload()
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
-    from core import make_readable
+    from reasonlab.core import make_readable
 
     make_readable(out)  # safetensors writes its file 0600
     return out

@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from tasks.base import Task
+from reasonlab.tasks.base import Task
 
 
 @dataclass

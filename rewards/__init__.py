@@ -6,11 +6,11 @@ accuracy reward calls the task's own `score`, the same function the evaluator re
 
 from __future__ import annotations
 
-from core import Registry
-from rewards.base import Reward
-from rewards.accuracy import AccuracyReward, FormatReward
-from rewards.confidence import ConfidenceReward
-from rewards.rationality import RationalityReward
+from reasonlab.core import Registry
+from reasonlab.rewards.base import Reward
+from reasonlab.rewards.accuracy import AccuracyReward, FormatReward
+from reasonlab.rewards.confidence import ConfidenceReward
+from reasonlab.rewards.rationality import RationalityReward
 
 REWARDS: Registry[type[Reward]] = Registry("reward")
 REWARDS.register("accuracy")(AccuracyReward)

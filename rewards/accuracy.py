@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from rewards.base import Reward
-from tasks.base import Example
+from reasonlab.rewards.base import Reward
+from reasonlab.tasks.base import Example
 
 
 class AccuracyReward(Reward):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from core import RewardError
-from tasks.base import Example, Task
+from reasonlab.core import RewardError
+from reasonlab.tasks.base import Example, Task
 
 
 class Reward:

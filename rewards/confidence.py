@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from models.scoring import completion_stats
-from rewards.base import Reward, RewardError
+from reasonlab.models.scoring import completion_stats
+from reasonlab.rewards.base import Reward, RewardError
 
 
 class ConfidenceReward(Reward):

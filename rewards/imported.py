@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from core import ConfigError, RewardError, first_line
-from rewards.base import Reward
-from tasks.base import Task
+from reasonlab.core import ConfigError, RewardError, first_line
+from reasonlab.rewards.base import Reward
+from reasonlab.tasks.base import Task
 
 
 def is_import_path(name: str) -> bool:

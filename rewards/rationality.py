@@ -8,8 +8,8 @@ from typing import Optional
 
 import torch
 
-from rewards.base import Reward
-from tasks.base import Example
+from reasonlab.rewards.base import Reward
+from reasonlab.tasks.base import Example
 
 
 class RationalityReward(Reward):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import ConfigError, Registry
-from tasks.arith import ArithTask
-from tasks.base import SPLITS, Example, Task
-from tasks.jsonl import JsonlTask
-from tasks.math_word import Gsm8kTask, SvampTask
+from reasonlab.core import ConfigError, Registry
+from reasonlab.tasks.arith import ArithTask
+from reasonlab.tasks.base import SPLITS, Example, Task
+from reasonlab.tasks.jsonl import JsonlTask
+from reasonlab.tasks.math_word import Gsm8kTask, SvampTask
 
 TASKS: Registry[type[Task]] = Registry("task")
 TASKS.register("arith")(ArithTask)

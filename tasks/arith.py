@@ -31,8 +31,8 @@ import re
 from dataclasses import replace
 from typing import Optional
 
-from core import ConfigError
-from tasks.base import Example, Task
+from reasonlab.core import ConfigError
+from reasonlab.tasks.base import Example, Task
 
 _OPS = {"+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y}
 _DEF = re.compile(r"^([a-z])=(?:(\d+)|([a-z])([+\-*])(\d+))$")
@@ -60,7 +60,7 @@ class ArithTask(Task):
         trace_noise: float = 0.0,
     ) -> None:
         super().__init__()
-        from core import ConfigError
+        from reasonlab.core import ConfigError
 
         if modulus < 2:
             raise ConfigError(f"task.modulus must be >= 2, got {modulus}")

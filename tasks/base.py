@@ -68,7 +68,7 @@ class Task:
     # -- data -------------------------------------------------------------------------------
     def examples(self, split: str) -> list[Example]:
         if split not in SPLITS:
-            from core import ConfigError
+            from reasonlab.core import ConfigError
 
             raise ConfigError(f"unknown split '{split}'; valid splits: {', '.join(SPLITS)}")
         if split not in self._cache:

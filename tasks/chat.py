@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from core import ConfigError
+from reasonlab.core import ConfigError
 
 
 def chat_renderer(tokenizer) -> Callable[[list[dict]], str]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Optional
 
-from tasks.safe_arith import canonical, parse_number
+from reasonlab.tasks.safe_arith import canonical, parse_number
 
 _NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+")
 # bounded digit runs: an unbounded `\d+` before a `/` that never comes backtracks quadratically

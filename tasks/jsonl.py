@@ -39,10 +39,10 @@ import re
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from core import ConfigError, did_you_mean, first_line
-from tasks.base import SPLITS, Example, Task
-from tasks.grading import Extracted, equivalent, find_answer
-from tasks.grading import normalize as lenient_normalize
+from reasonlab.core import ConfigError, did_you_mean, first_line
+from reasonlab.tasks.base import SPLITS, Example, Task
+from reasonlab.tasks.grading import Extracted, equivalent, find_answer
+from reasonlab.tasks.grading import normalize as lenient_normalize
 
 log = logging.getLogger(__name__)
 
@@ -356,7 +356,7 @@ class JsonlTask(Task):
         prompt TRL builds from a conversational dataset), the same text in training and evaluation."""
         if not self.chat:
             return
-        from tasks.chat import chat_renderer
+        from reasonlab.tasks.chat import chat_renderer
 
         self._render = chat_renderer(tokenizer)
         self._all = [dataclasses.replace(ex, prompt=self.format_prompt(ex.meta["prompt"], ex.meta["where"]))

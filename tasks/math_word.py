@@ -1,7 +1,7 @@
 """Real benchmarks: `gsm8k` (grade-school math word problems) and `svamp` (its robustness variant,
 GSM8K's ood split here).
 
-    from tasks import load_task
+    from reasonlab.tasks import load_task
     task = load_task("gsm8k", path="../shared/data/gsm8k", ood_path="../shared/data/svamp/SVAMP.json")
     ex = task.examples("test")[0]
     task.score("She makes 9 * 2 = $18.\\n#### 18", ex)   # 1.0
@@ -30,12 +30,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from tasks.base import Example, Task, stable_prompt
-from tasks.chat import chat_renderer
-from tasks.grading import equivalent, find_answer, normalize
-from tasks.jsonl import read_json_array, read_jsonl
-from core import ConfigError, first_line
-from tasks.safe_arith import canonical, close, parse_number, try_evaluate
+from reasonlab.tasks.base import Example, Task, stable_prompt
+from reasonlab.tasks.chat import chat_renderer
+from reasonlab.tasks.grading import equivalent, find_answer, normalize
+from reasonlab.tasks.jsonl import read_json_array, read_jsonl
+from reasonlab.core import ConfigError, first_line
+from reasonlab.tasks.safe_arith import canonical, close, parse_number, try_evaluate
 
 _ANNOTATION = re.compile(r"<<([^<>]*)>>")
 _EQUATION = re.compile(

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import random
 
-from core import ConfigError
-from tasks.base import Example, Task
+from reasonlab.core import ConfigError
+from reasonlab.tasks.base import Example, Task
 
 TARGETS = ("trace", "answer_only", "swapped", "filler")
 FILLER = " ..."

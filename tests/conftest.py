@@ -31,8 +31,8 @@ def compose(overrides, config_name="config"):
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from launch.common import CONF_DIR
-    from launch.schema import register
+    from reasonlab.launch.common import CONF_DIR
+    from reasonlab.launch.schema import register
 
     register()
     GlobalHydra.instance().clear()
@@ -43,7 +43,7 @@ def compose(overrides, config_name="config"):
 @pytest.fixture(scope="session")
 def base_run(tmp_path_factory):
     """A tiny model SFT-trained long enough to write the format (so GRPO rewards vary)."""
-    from launch.train import train
+    from reasonlab.launch.train import train
 
     root = tmp_path_factory.mktemp("base")
     cfg = compose([*TINY, *ARITH_SMALL, f"output_root={root}", "run_name=base", "budget.max_steps=250",

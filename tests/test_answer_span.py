@@ -9,15 +9,15 @@ from fractions import Fraction
 import pytest
 
 from conftest import SHARED_DATA
-from models import build_tiny
-from models.scoring import completion_stats, stats_from_decoding
-from rewards.confidence import ConfidenceReward
-from tasks import load_task
-from tasks.base import Example, Task
-from tasks.grading import answer_value
-from tasks.math_word import Gsm8kTask, MathWordTask
-from tasks.safe_arith import parse_number
-from tasks.variants import TARGETS, sft_completions
+from reasonlab.models import build_tiny
+from reasonlab.models.scoring import completion_stats, stats_from_decoding
+from reasonlab.rewards.confidence import ConfidenceReward
+from reasonlab.tasks import load_task
+from reasonlab.tasks.base import Example, Task
+from reasonlab.tasks.grading import answer_value
+from reasonlab.tasks.math_word import Gsm8kTask, MathWordTask
+from reasonlab.tasks.safe_arith import parse_number
+from reasonlab.tasks.variants import TARGETS, sft_completions
 
 LABELLED = SHARED_DATA / "gsm8k" / "example_model_solutions.jsonl"
 
@@ -122,7 +122,7 @@ def old_base_extract(task, completion):
 
 def old_answer_value(text):
     """tasks.grading.answer_value as it was before it also reported where the number is."""
-    from tasks.grading import _FRACTION, _NUMBER
+    from reasonlab.tasks.grading import _FRACTION, _NUMBER
 
     text = text.replace("\\$", "$").replace("\\!", "").replace("{,}", ",")
     frac = re.search(r"\\d?frac\{(-?\d+)\}\{(\d+)\}", text)

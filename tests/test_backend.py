@@ -5,12 +5,12 @@ never show in an answer."""
 import pytest
 import torch
 
-from eval.backend import LMBackend, groups_of
-from eval.probes.filler import FILLER
-from eval.reference import ReferenceBackend
-from eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample, TokenStats
-from models import build_tiny
-from tasks import load_task
+from reasonlab.eval.backend import LMBackend, groups_of
+from reasonlab.eval.probes.filler import FILLER
+from reasonlab.eval.reference import ReferenceBackend
+from reasonlab.eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample, TokenStats
+from reasonlab.models import build_tiny
+from reasonlab.tasks import load_task
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def tiny():
 @pytest.fixture(scope="module")
 def trained(base_run):
     """The session's SFT-trained tiny model: it writes answers, so forced answers are not all None."""
-    from models import load_pretrained
+    from reasonlab.models import load_pretrained
 
     return load_pretrained(str(base_run))
 
@@ -101,8 +101,7 @@ def test_speculative_forced_answers_equal_the_reference(trained, monkeypatch, me
     one loop (or, for a cache that cannot be stacked, batch by batch). Whatever is expected (the
     gold answer, a wrong one, one longer than the answer, nothing), with or without a log-prob of
     the same context beside it, the answers equal plain decoding of each context alone."""
-    import eval.truncation as truncation
-
+    import reasonlab.eval.truncation as truncation
     if not mergeable:
         monkeypatch.setattr(truncation, "_mergeable", lambda cache: False)
     model, tok = trained
@@ -130,8 +129,7 @@ def test_speculative_forced_answers_equal_the_reference(trained, monkeypatch, me
 def test_greedy_decoding_equals_model_generate(tiny, monkeypatch):
     """The decode loop (finished rows leave the batch) gives model.generate's greedy text, for
     prompts and for continuations; so does the model.generate fallback."""
-    import eval.generation as gen
-
+    import reasonlab.eval.generation as gen
     task, model, tok = tiny
     prompts = [ex.prompt for ex in task.examples("test")] * 3
     requests = [Sample(p) for p in prompts] + [Continue(p + "b=") for p in prompts[:5]]
@@ -149,8 +147,7 @@ def test_every_eos_id_of_generation_config_stops_decoding(trained, monkeypatch):
     first step."""
     import copy
 
-    import eval.generation as gen
-
+    import reasonlab.eval.generation as gen
     model, tok = trained
     task = load_task("arith", train_size=200, test_size=10, ood_size=5)
     requests = [Sample(ex.prompt) for ex in task.examples("test")]
@@ -167,7 +164,7 @@ def test_every_eos_id_of_generation_config_stops_decoding(trained, monkeypatch):
 
 
 def test_sampling_is_seeded_and_n_per_prompt(tiny):
-    from eval.generation import generate
+    from reasonlab.eval.generation import generate
 
     task, model, tok = tiny
     prompts = [ex.prompt for ex in task.examples("test")[:4]]
@@ -196,8 +193,7 @@ def test_samples_do_not_depend_on_batching_or_companions(tiny):
 
 
 def test_equal_requests_are_answered_once_and_alike(tiny, monkeypatch):
-    import eval.backend as backend_module
-
+    import reasonlab.eval.backend as backend_module
     task, model, tok = tiny
     ex = task.examples("test")[0]
     seen = []
@@ -242,7 +238,7 @@ def test_prefix_shared_samples_follow_the_model_distribution(trained, temperatur
     must still be an independent draw from softmax(logits / T). 20,000 two-token samples of one
     prompt against the exact first-token and second-token distributions (a trained model, whose
     distributions are peaked like the ones pass@k samples from)."""
-    from eval.generation import Job, _decode, decode
+    from reasonlab.eval.generation import Job, _decode, decode
 
     model, tok = trained
     task = load_task("arith", train_size=10, test_size=12, ood_size=1)
@@ -285,8 +281,8 @@ def test_reader_with_its_own_tokenizer(tiny):
     """A reader whose tokenizer numbers characters differently re-tokenizes the text."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from eval.evaluator import evaluate
-    from models.tokenizer import build_char_tokenizer
+    from reasonlab.eval.evaluator import evaluate
+    from reasonlab.models.tokenizer import build_char_tokenizer
 
     task, model, tok = tiny
     reader_tok = build_char_tokenizer("\t\x0b" + task.alphabet())  # two extra characters that sort first shift every id
@@ -315,7 +311,7 @@ def bpe():
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     from conftest import SHARED_DATA
-    from tasks.math_word import Gsm8kTask
+    from reasonlab.tasks.math_word import Gsm8kTask
 
     task = Gsm8kTask(path=str(SHARED_DATA / "gsm8k"), hub_id=None, ood_hub_id=None)
     with open(SHARED_DATA / "gsm8k" / "train.jsonl") as fh:
@@ -336,7 +332,7 @@ def test_forced_answers_with_a_byte_level_bpe_tokenizer(bpe):
     """A byte-level BPE tokenizer may merge the answer prefix's space into the answer (`#### 3` as
     `####` + ` 3`): the answer's token is the one holding its characters, the expected answer is
     then no guess, never an error, and every answer still equals the reference's."""
-    from eval.packing import suffix
+    from reasonlab.eval.packing import suffix
 
     task, model, tok = bpe
     ids, idx = suffix(tok, task.answer_prefix, "3")  # the case: " 3" is one token

@@ -63,7 +63,7 @@ def _check(proc, out_root, pattern):
 )
 def test_bad_input_one_line(tmp_path, args, pattern):
     task = [] if "task=jsonl" in args else ARITH_SMALL
-    proc = run_cli("launch.train", *TINY, f"output_root={tmp_path}", *args, *task)
+    proc = run_cli("reasonlab.train", *TINY, f"output_root={tmp_path}", *args, *task)
     _check(proc, tmp_path, pattern)
 
 
@@ -91,7 +91,7 @@ SETTINGS = [
 @pytest.mark.parametrize("args, pattern, guards", SETTINGS, ids=[" ".join(r[0]) for r in SETTINGS])
 def test_more_bad_settings_one_line(tmp_path, args, pattern, guards):
     out = tmp_path / "out"
-    proc = run_cli("launch.train", *TINY, *ARITH_SMALL, f"output_root={out}", *args)
+    proc = run_cli("reasonlab.train", *TINY, *ARITH_SMALL, f"output_root={out}", *args)
     _check(proc, out, pattern)
     assert not (tmp_path / "escaped").exists()
 
@@ -118,7 +118,7 @@ def test_more_bad_data_files(tmp_path, content, args, pattern, guards):
     data = tmp_path / "data.jsonl"
     data.write_bytes(content)
     out = tmp_path / "out"
-    proc = run_cli("launch.train", *TINY, f"output_root={out}", "task=jsonl", f"task.path={data}", *args)
+    proc = run_cli("reasonlab.train", *TINY, f"output_root={out}", "task=jsonl", f"task.path={data}", *args)
     _check(proc, out, pattern)
 
 
@@ -144,7 +144,7 @@ def test_a_broken_model_directory_one_line(tmp_path, base_run, how):
     broken = tmp_path / "broken"
     _corrupt(base_run, broken, how)
     out = tmp_path / "out"
-    proc = run_cli("launch.train", *TINY, *ARITH_SMALL, f"output_root={out}", f"model.init_from={broken}")
+    proc = run_cli("reasonlab.train", *TINY, *ARITH_SMALL, f"output_root={out}", f"model.init_from={broken}")
     _check(proc, out, r"could not load model .*broken")
 
 
@@ -163,7 +163,7 @@ def test_a_broken_run_directory_one_line(tmp_path, state, pattern):
         (run / "metrics.json").mkdir()
     else:
         (run / "run.json").write_text("{")
-    proc = run_cli("launch.train", *TINY, *ARITH_SMALL, f"output_root={tmp_path}")
+    proc = run_cli("reasonlab.train", *TINY, *ARITH_SMALL, f"output_root={tmp_path}")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert re.search(pattern, proc.stderr.strip().splitlines()[-1]), proc.stderr
     assert not (run / "final").exists() and not (run / "checkpoints").exists()
@@ -171,7 +171,7 @@ def test_a_broken_run_directory_one_line(tmp_path, state, pattern):
 
 def test_evaluate_a_checkpoint_that_does_not_exist(tmp_path):
     typo = tmp_path / "outputs" / "sft-aritm"
-    proc = run_cli("launch.evaluate", f"model.name_or_path={typo}", *ARITH_SMALL)
+    proc = run_cli("reasonlab.evaluate", f"model.name_or_path={typo}", *ARITH_SMALL)
     _check(proc, tmp_path, r"model\.name_or_path: no such directory .*sft-aritm")
     assert not typo.exists()  # no <typo>/eval-arith/ left behind
 
@@ -192,12 +192,12 @@ def test_bad_data_files(tmp_path, content, args, pattern):
     data = tmp_path / "data.jsonl"
     data.write_text(content)
     out = tmp_path / "out"
-    proc = run_cli("launch.train", *TINY, f"output_root={out}", "task=jsonl", f"task.path={data}", *args)
+    proc = run_cli("reasonlab.train", *TINY, f"output_root={out}", "task=jsonl", f"task.path={data}", *args)
     _check(proc, out, pattern)
 
 
 def test_sweep_over_an_unknown_trainer(tmp_path):
-    proc = run_cli("launch.train", "-m", "trainer=sft,gpro", *TINY, f"output_root={tmp_path}")
+    proc = run_cli("reasonlab.train", "-m", "trainer=sft,gpro", *TINY, f"output_root={tmp_path}")
     _check(proc, tmp_path, r"unknown trainer 'gpro'\. Did you mean 'grpo'\?")
 
 
@@ -207,15 +207,15 @@ def test_checkpoint_without_weights_or_with_a_foreign_tokenizer(tmp_path, base_r
     empty = tmp_path / "empty"
     (empty / "final").mkdir(parents=True)
     (empty / "final" / "config.json").write_text("{}")
-    proc = run_cli("launch.train", *TINY, *ARITH_SMALL, f"output_root={tmp_path / 'o1'}", f"model.init_from={empty}")
+    proc = run_cli("reasonlab.train", *TINY, *ARITH_SMALL, f"output_root={tmp_path / 'o1'}", f"model.init_from={empty}")
     _check(proc, tmp_path / "o1", r"no checkpoint in .*empty")
     # a tokenizer with more tokens than the model's vocabulary: not this model's tokenizer
     mixed = tmp_path / "mixed"
     shutil.copytree(base_run / "final", mixed)
-    from models.tokenizer import build_char_tokenizer
+    from reasonlab.models.tokenizer import build_char_tokenizer
 
     build_char_tokenizer("".join(chr(c) for c in range(32, 400))).save_pretrained(mixed)
-    proc = run_cli("launch.train", *TINY, *ARITH_SMALL, f"output_root={tmp_path / 'o2'}", f"model.init_from={mixed}")
+    proc = run_cli("reasonlab.train", *TINY, *ARITH_SMALL, f"output_root={tmp_path / 'o2'}", f"model.init_from={mixed}")
     _check(proc, tmp_path / "o2", r"the tokenizer does not belong to this model")
 
 
@@ -223,5 +223,5 @@ def test_malformed_jsonl_line(tmp_path):
     data = tmp_path / "data.jsonl"
     data.write_text(json.dumps({"prompt": "1+1?", "answer": "2"}) + "\n" + '{"prompt": "2+2?", "answer": }\n')
     out = tmp_path / "out"
-    proc = run_cli("launch.train", *TINY, f"output_root={out}", "task=jsonl", f"task.path={data}")
+    proc = run_cli("reasonlab.train", *TINY, f"output_root={out}", "task=jsonl", f"task.path={data}")
     _check(proc, out, r"data\.jsonl:2: not valid JSON")

@@ -14,10 +14,10 @@ def test_benchmark_shape_builds_saves_and_evaluates(tmp_path):
     """bench/gpu.sh's base: a Qwen-like shape (grouped-query attention, embedding padded past the
     tokenizer) built by model=tiny, saved as a run, loaded back and put through every probe."""
     from bench.common import SHAPES, make_base, shape_overrides
-    from eval.config import EvalConfig
-    from eval.evaluator import evaluate
-    from models import load_pretrained
-    from tasks import load_task
+    from reasonlab.eval.config import EvalConfig
+    from reasonlab.eval.evaluator import evaluate
+    from reasonlab.models import load_pretrained
+    from reasonlab.tasks import load_task
 
     make_base("toy", str(tmp_path / "base"), dtype="float32")
     model, tok = load_pretrained(str(tmp_path / "base"))
@@ -39,8 +39,8 @@ def test_eval_parts_counts_each_part_of_the_suite():
     import re
 
     from bench.eval_parts import parts, unit_costs
-    from models import build_tiny
-    from tasks import load_task
+    from reasonlab.models import build_tiny
+    from reasonlab.tasks import load_task
 
     task = load_task("arith", train_size=10, test_size=6, ood_size=6)
     model, tok = build_tiny(dict(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2,
@@ -67,8 +67,8 @@ def test_forward_seconds_counts_each_entry_into_the_model_once():
     import torch
 
     from bench.common import forward_seconds
-    from models import build_tiny
-    from tasks import load_task
+    from reasonlab.models import build_tiny
+    from reasonlab.tasks import load_task
 
     task = load_task("arith", train_size=4, test_size=2, ood_size=2)
     model, _ = build_tiny(dict(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2,

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from conftest import ARITH_SMALL, TINY, run_cli
-from launch.compare import compare, group_of
+from reasonlab.launch.compare import compare, group_of
 
 
 def test_run_names_group_by_method():
@@ -59,7 +59,7 @@ def test_compare_skips_incomplete_and_marks_differences(tmp_path, caplog):
 
 @pytest.mark.slow
 def test_compare_on_a_directory_without_runs(tmp_path):
-    proc = run_cli("launch.compare", str(tmp_path))
+    proc = run_cli("reasonlab.compare", str(tmp_path))
     assert proc.returncode != 0 and proc.stderr.strip().splitlines()[-1].startswith("error: no complete run")
 
 
@@ -69,13 +69,13 @@ def test_compare_sweep_with_a_baseline_elsewhere_tests_the_claims(tmp_path, base
     named sft-arith-seedN group as `sft`, the base comes from its own directory, and claim 1 is tested."""
     args = [a for a in TINY if not a.startswith("budget.max_steps")]
     out = tmp_path / "sweep"
-    proc = run_cli("launch.train", "-m", "experiment=compare", "trainer=sft,grpo", "seed=0,1", "budget.max_steps=1",
+    proc = run_cli("reasonlab.train", "-m", "experiment=compare", "trainer=sft,grpo", "seed=0,1", "budget.max_steps=1",
                    f"model.init_from={base_run}", "eval.probes=[info_gain,early_answer,cot,calibration,step_validity]",
                    *args, *ARITH_SMALL, f"output_root={out}", timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert sorted(p.name for p in out.glob("*-seed*")) == [
         "grpo-arith-seed0", "grpo-arith-seed1", "sft-arith-seed0", "sft-arith-seed1"]
-    proc = run_cli("launch.compare", str(out), "--baseline", str(base_run), "--margin", "0.1")
+    proc = run_cli("reasonlab.compare", str(out), "--baseline", str(base_run), "--margin", "0.1")
     assert proc.returncode == 0, proc.stderr
     report = (out / "report.md").read_text()
     assert "| metric | base | grpo | sft |" in report and "n=8×2" in report
@@ -88,12 +88,12 @@ def test_compare_sweep_with_a_baseline_elsewhere_tests_the_claims(tmp_path, base
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 7 and "<table>" in html
     assert (out / "summary.csv").read_text().startswith("group,metric,mean,low,high,n_problems,n_seeds,change")
-    bad = run_cli("launch.compare", str(out), "--baseline", str(tmp_path / "nowhere"))
+    bad = run_cli("reasonlab.compare", str(out), "--baseline", str(tmp_path / "nowhere"))
     assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith("error: --baseline: not a directory")
 
 
 def test_report_figures_go_to_wandb_offline(tmp_path, monkeypatch):
-    from launch.figures import log_report_to_wandb
+    from reasonlab.launch.figures import log_report_to_wandb
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -107,9 +107,9 @@ def test_report_figures_go_to_wandb_offline(tmp_path, monkeypatch):
 
 
 def test_report_prints_n_and_chance_and_marks_measures_that_failed_validation(tmp_path, monkeypatch):
-    import eval.stats
+    import reasonlab.eval.stats as stats_module
 
-    monkeypatch.setattr(eval.stats, "validation_table", lambda: {
+    monkeypatch.setattr(stats_module, "validation_table", lambda: {
         "arith": {"faithfulness/filler_sensitivity": "not validated", "faithfulness/swap_followed": "validated"}})
     for name, filler, swap in [("base", 0.95, 0.98), ("sft", 0.90, 0.20)]:
         _fake_run(tmp_path, name, 0.7, **{"eval/task": "arith", "faithfulness/filler_sensitivity": filler,

@@ -4,7 +4,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import compose
-from launch.common import CONF_DIR
+from reasonlab.launch.common import CONF_DIR
 
 GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in ("hydra", "experiment"))
 

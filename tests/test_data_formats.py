@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY, compose
-from core import ConfigError
-from tasks import Example, load_task
+from reasonlab.core import ConfigError
+from reasonlab.tasks import Example, load_task
 
 PROBLEMS = [(f"Tom has {i} apples and buys 3 more. How many apples does he have?", i + 3) for i in range(20)]
 
@@ -160,7 +160,7 @@ def test_column_mapping_names_reasonlab_fields(tmp_path):
 
 def test_columns_from_the_command_line(tmp_path):
     """`task.columns={prompt:question,answer:final}` composes into the task's options."""
-    from launch.scoring import task_from_cfg
+    from reasonlab.launch.scoring import task_from_cfg
 
     path, _ = _make("csv", tmp_path)
     cfg = compose(["task=jsonl", f"task.path={path}", "task.columns={prompt:question,answer:final}", "task.grader=exact"])
@@ -170,7 +170,7 @@ def test_columns_from_the_command_line(tmp_path):
 
 
 def test_chat_prompts_use_the_template(tmp_path):
-    from models import build_tiny
+    from reasonlab.models import build_tiny
 
     template = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
                 "{% if add_generation_prompt %}<|assistant|>{% endif %}")
@@ -317,7 +317,7 @@ def _sft_cfg(tmp_path, data, *extra):
 @pytest.mark.parametrize("kind", ["prompt/completion", "messages"])
 def test_sft_on_trl_formats(tmp_path, kind):
     """The issue's "done when": an SFT run on a prompt/completion and on a messages dataset."""
-    from launch.train import train
+    from reasonlab.launch.train import train
 
     path, _ = _make(kind, tmp_path)
     cfg = _sft_cfg(tmp_path, path)

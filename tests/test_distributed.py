@@ -46,8 +46,8 @@ SMALL = ["budget.max_steps=6", "budget.eval_samples=16", "trainer.batch_size=8",
 
 def test_sft_on_two_processes_equals_one(tmp_path):
     periodic = ["eval.every_steps=3", "eval.during_train_samples=8"]  # an evaluation during training, sharded too
-    _run("launch.train", "trainer=sft", f"output_root={tmp_path / 'one'}", *SMALL, *periodic)
-    _run("launch.train", "trainer=sft", f"output_root={tmp_path / 'two'}", "logger=wandb", *SMALL, *periodic, procs=2)
+    _run("reasonlab.train", "trainer=sft", f"output_root={tmp_path / 'one'}", *SMALL, *periodic)
+    _run("reasonlab.train", "trainer=sft", f"output_root={tmp_path / 'two'}", "logger=wandb", *SMALL, *periodic, procs=2)
     one = json.loads((tmp_path / "one" / "sft-arith-seed0" / "metrics.json").read_text())
     run = tmp_path / "two" / "sft-arith-seed0"
     two = json.loads((run / "metrics.json").read_text())
@@ -73,8 +73,8 @@ def test_sharded_evaluation_equals_one_process(base_run, tmp_path):
     """Every probe's requests shared between two ranks: the metrics of one process (up to float noise)."""
     common = [f"model.name_or_path={base_run}", "task=arith", "budget.eval_samples=32", "eval.progress=false",
               "task.train_size=64", "eval.pass_at_k.prompts=8"]
-    _run("launch.evaluate", *common, f"output_dir={tmp_path / 'one'}")
-    _run("launch.evaluate", *common, f"output_dir={tmp_path / 'two'}", procs=2)
+    _run("reasonlab.evaluate", *common, f"output_dir={tmp_path / 'one'}")
+    _run("reasonlab.evaluate", *common, f"output_dir={tmp_path / 'two'}", procs=2)
     one, two = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("one", "two"))
     assert one["accuracy"] > 0 and one["pass_at_k/8"] is not None
     assert _same(one, two) == []
@@ -86,7 +86,7 @@ def test_grpo_on_two_processes_writes_once(base_run, tmp_path):
     """GRPO's samples come from each process's own generator, so its numbers differ from one
     process's; the global batch, the files and the W&B run do not."""
     run = tmp_path / "grpo-arith-seed0"
-    _run("launch.train", "trainer=grpo", f"model.init_from={base_run}", f"output_root={tmp_path}", "budget.max_steps=2",
+    _run("reasonlab.train", "trainer=grpo", f"model.init_from={base_run}", f"output_root={tmp_path}", "budget.max_steps=2",
          "budget.eval_samples=8", "trainer.batch_size=16", "trainer.num_generations=4", "budget.max_completion_length=48",
          "logging_steps=1", "progress=false", "eval.progress=false", "eval.probes=[]", "logger=wandb", procs=2)
     metrics = json.loads((run / "metrics.json").read_text())
@@ -99,7 +99,7 @@ def test_accelerate_cpu_config_starts_two_processes(tmp_path):
     """launch/accelerate/cpu.yaml: two real processes (accelerate's MULTI_CPU type alone would start one)."""
     proc = subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "launch/accelerate/cpu.yaml"),
-         "--num_processes", "2", "-m", "launch.train", "trainer=sft", f"output_root={tmp_path}", *SMALL, "eval.probes=[]"],
+         "--num_processes", "2", "-m", "reasonlab.train", "trainer=sft", f"output_root={tmp_path}", *SMALL, "eval.probes=[]"],
         cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((tmp_path / "sft-arith-seed0" / "metrics.json").read_text())
@@ -114,8 +114,8 @@ def test_killed_two_process_run_resumes_to_the_uninterrupted_metrics(tmp_path):
 
     args = ["trainer=sft", "budget.max_steps=60", "checkpoint.every_steps=5", "checkpoint.keep=20", *SMALL[1:],
             "eval.probes=[cot]"]
-    _run("launch.train", *args, f"output_root={tmp_path / 'whole'}")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "launch.train",
+    _run("reasonlab.train", *args, f"output_root={tmp_path / 'whole'}")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "reasonlab.train",
            *args, f"output_root={tmp_path / 'killed'}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
     run = tmp_path / "killed" / "sft-arith-seed0"
@@ -130,7 +130,7 @@ def test_killed_two_process_run_resumes_to_the_uninterrupted_metrics(tmp_path):
     assert not (run / "metrics.json").exists()  # killed mid-training
     saved = sorted(int(p.name.split("-")[1]) for p in (run / "checkpoints").glob("checkpoint-*"))
     assert saved and saved[-1] < 60
-    _run("launch.train", *args, f"output_root={tmp_path / 'killed'}", procs=2)
+    _run("reasonlab.train", *args, f"output_root={tmp_path / 'killed'}", procs=2)
     whole = json.loads((tmp_path / "whole" / "sft-arith-seed0" / "metrics.json").read_text())
     resumed = json.loads((run / "metrics.json").read_text())
     assert resumed["train/steps"] == 60
@@ -140,8 +140,8 @@ def test_killed_two_process_run_resumes_to_the_uninterrupted_metrics(tmp_path):
 def test_shares_keep_token_stats_with_their_sample_and_groups_whole():
     """How eval/sharded.py splits requests: every rank the same split; a greedy sample's token
     statistics on the rank that decoded it; a chain's packed points on one rank; rows balanced."""
-    from eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample, TokenStats
-    from eval.sharded import owners
+    from reasonlab.eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample, TokenStats
+    from reasonlab.eval.sharded import owners
 
     prompts = [f"q{i}=" for i in range(40)]
     phase1 = [Sample(p) for p in prompts] + [Sample(p, n=8, temperature=1.0) for p in prompts[:8]]

@@ -10,10 +10,10 @@ import shutil
 import pytest
 
 from conftest import SHARED_DATA, TINY, compose, run_cli
-from core import ConfigError
-from tasks import load_task
-from tasks.grading import equivalent, find_answer, normalize
-from tasks.safe_arith import ArithmeticSyntaxError, evaluate
+from reasonlab.core import ConfigError
+from reasonlab.tasks import load_task
+from reasonlab.tasks.grading import equivalent, find_answer, normalize
+from reasonlab.tasks.safe_arith import ArithmeticSyntaxError, evaluate
 
 GSM8K = SHARED_DATA / "gsm8k"
 SVAMP = SHARED_DATA / "svamp" / "SVAMP.json"
@@ -74,7 +74,7 @@ def test_grader_equivalence():
 
 def test_grader_agrees_with_published_labels():
     """task.score against the dataset authors' is_correct on all 5,276 labelled solutions: >= 99.5%."""
-    from eval.labelled import check_labelled
+    from reasonlab.eval.labelled import check_labelled
 
     result = check_labelled(LABELLED)
     assert result["solutions"] == 5276
@@ -165,7 +165,7 @@ def test_bad_gsm8k_file_from_the_command_line(tmp_path):
     (tmp_path / "data" / "test.jsonl").write_text('{"question": "q?", "answer": "no final line"}\n')
     (tmp_path / "data" / "train.jsonl").write_text('{"question": "q?", "answer": "x\\n#### 3"}\n')
     out = tmp_path / "out"
-    proc = run_cli("launch.train", *TINY, f"output_root={out}", "task=gsm8k", f"task.path={tmp_path / 'data'}",
+    proc = run_cli("reasonlab.train", *TINY, f"output_root={out}", "task=gsm8k", f"task.path={tmp_path / 'data'}",
                    "task.ood_hub_id=null")
     assert proc.returncode != 0
     assert re.search(r"error: .*test\.jsonl:1: the answer has no '#### <final answer>' line", proc.stderr), proc.stderr
@@ -188,7 +188,7 @@ def test_hub_loading_code_on_a_local_dataset_directory(tmp_path):
 
 
 def test_chat_prompts_use_the_tokenizer_template(gsm8k):
-    from models import build_tiny
+    from reasonlab.models import build_tiny
 
     task = load_task("gsm8k", path=str(GSM8K), ood_path=str(SVAMP), chat=True)
     _, tokenizer = build_tiny(compose([]).model, task, seed=0)
@@ -219,9 +219,9 @@ def test_real_model_configs_resolve(model):
 def test_whole_evaluator_on_gsm8k_text_with_a_tiny_model(gsm8k):
     """Numbers meaningless (an untrained tiny model), plumbing real: every probe returns a value or
     an explained null, on real GSM8K prompts and on real chains (the reference solutions)."""
-    from eval.config import EvalConfig
-    from eval.evaluator import evaluate
-    from models import build_tiny
+    from reasonlab.eval.config import EvalConfig
+    from reasonlab.eval.evaluator import evaluate
+    from reasonlab.models import build_tiny
 
     model, tokenizer = build_tiny(compose(["model.max_position_embeddings=1024"]).model, gsm8k, seed=0)
     cfg = EvalConfig.default(num_samples=6, max_new_tokens=24, batch_size=6, progress=False, answer_max_tokens=6,
@@ -252,8 +252,8 @@ def test_whole_evaluator_on_gsm8k_text_with_a_tiny_model(gsm8k):
 
 def score_reference_chains(task, model, tokenizer, cfg, examples, completions, names):
     """The probes `names` on given completions (the reference solutions), through the LM backend."""
-    from eval.evaluator import backend_for, score_probes
-    from eval.probes import PROBES, Run
+    from reasonlab.eval.evaluator import backend_for, score_probes
+    from reasonlab.eval.probes import PROBES, Run
 
     backend = backend_for(model, tokenizer, task, cfg)
     run = Run(task=task, cfg=cfg, examples=examples, completions=completions,
@@ -265,7 +265,7 @@ def score_reference_chains(task, model, tokenizer, cfg, examples, completions, n
 
 
 def test_format_reward_needs_an_explicit_answer_marker(gsm8k):
-    from rewards.accuracy import FormatReward
+    from reasonlab.rewards.accuracy import FormatReward
 
     reward = FormatReward(gsm8k)
     ex = gsm8k.examples("test")[0]
@@ -275,8 +275,7 @@ def test_format_reward_needs_an_explicit_answer_marker(gsm8k):
 
 
 def test_lm_paraphraser_keeps_numbers_or_falls_back(gsm8k, monkeypatch):
-    import eval.paraphraser as para
-
+    import reasonlab.eval.paraphraser as para
     replies = iter(["Natalia sold 24 clips in May, which is 48/2.", "Natalia sold 70 clips altogether."])
     monkeypatch.setattr(para, "generate", lambda model, tok, prompts, n, batch_size: [next(replies) for _ in prompts])
     lm = para.LMParaphraser(model=None, tokenizer=type("T", (), {"chat_template": None})())
@@ -288,8 +287,8 @@ def test_lm_paraphraser_keeps_numbers_or_falls_back(gsm8k, monkeypatch):
 
 
 def test_lm_paraphraser_from_a_checkpoint_through_the_evaluator(gsm8k, tmp_path):
-    from eval.config import EvalConfig
-    from models import build_tiny, save_checkpoint
+    from reasonlab.eval.config import EvalConfig
+    from reasonlab.models import build_tiny, save_checkpoint
 
     model, tokenizer = build_tiny(compose([]).model, gsm8k, seed=0)
     save_checkpoint(model, tokenizer, tmp_path / "para")
@@ -309,7 +308,7 @@ def test_lm_paraphraser_from_a_checkpoint_through_the_evaluator(gsm8k, tmp_path)
 @pytest.mark.parametrize("trainer", ["sft", "grpo", "rlag", "rlsf", "entropy_rlvr"])
 def test_every_trainer_runs_on_gsm8k(tmp_path, trainer):
     """experiment=compare_gsm8k runs every trainer on GSM8K: one step each with a tiny model."""
-    from launch.train import train
+    from reasonlab.launch.train import train
 
     cfg = compose([*TINY, f"trainer={trainer}", "budget.max_steps=1", "budget.eval_samples=2",
                    "eval.pass_at_k.prompts=2", *([] if trainer == "sft" else ["trainer.num_generations=4"]), "task=gsm8k", f"task.path={GSM8K}", f"task.ood_path={SVAMP}",
@@ -373,9 +372,9 @@ def test_junk_completions_are_graded_promptly_and_never_right(gsm8k):
 
 def test_the_full_evaluator_on_junk_completions_terminates(gsm8k):
     """Every probe of the default evaluator, on GSM8K, with a model that writes only junk."""
-    from eval.evaluator import evaluate
-    from eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample
-    from models.scoring import CompletionStats
+    from reasonlab.eval.evaluator import evaluate
+    from reasonlab.eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample
+    from reasonlab.models.scoring import CompletionStats
 
     class Junk:
         def __init__(self):

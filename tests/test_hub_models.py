@@ -20,7 +20,7 @@ def hub_models(tmp_path_factory):
 
 
 def _task(chat, tokenizer=None):
-    from tasks.math_word import Gsm8kTask
+    from reasonlab.tasks.math_word import Gsm8kTask
 
     task = Gsm8kTask(path=str(GSM8K), hub_id=None, ood_hub_id=None, chat=chat)
     if tokenizer is not None:
@@ -30,8 +30,8 @@ def _task(chat, tokenizer=None):
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_fixture_loads_like_a_hub_model(hub_models, name):
-    from eval.generation import stop_ids
-    from models import load_pretrained
+    from reasonlab.eval.generation import stop_ids
+    from reasonlab.models import load_pretrained
 
     model, tok = load_pretrained(str(hub_models[name]))
     listed = json.loads((hub_models[name] / "generation_config.json").read_text())["eos_token_id"]
@@ -53,7 +53,7 @@ def test_fixture_loads_like_a_hub_model(hub_models, name):
 def test_prompt_tokens_are_a_prefix_of_prompt_and_completion(hub_models, name, chat):
     """What SFT trains on (prompt + reference completion) begins with exactly the tokens the model
     is given at generation time (the prompt alone): no token straddles the boundary."""
-    from models import load_pretrained
+    from reasonlab.models import load_pretrained
 
     _, tok = load_pretrained(str(hub_models[name]))
     task = _task(chat, tok)
@@ -85,7 +85,7 @@ TRAINERS = {"sft": ["trainer.batch_size=4"],
 @pytest.mark.parametrize("trainer", sorted(TRAINERS))
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_every_trainer_and_the_full_evaluator(hub_models, tmp_path, name, trainer, chat):
-    from launch.train import train
+    from reasonlab.launch.train import train
 
     probes = [] if trainer != "sft" else None  # the full evaluator once per fixture and prompt style: after SFT
     cfg = compose(_hf(hub_models[name], f"trainer={trainer}", *TRAINERS[trainer], f"task.chat={str(chat).lower()}",
@@ -113,10 +113,10 @@ def _contexts(task, ex):
 def test_packed_truncation_equals_the_reference_at_every_point(hub_models, name, chat):
     """Information gain's log-probs and early answering's forced answers, packed and speculated by
     the LM backend, against the reference backend, which tokenizes each whole text from scratch."""
-    from eval.backend import LMBackend
-    from eval.reference import ReferenceBackend
-    from eval.requests import AnswerLogprob, ForcedAnswer
-    from models import load_pretrained
+    from reasonlab.eval.backend import LMBackend
+    from reasonlab.eval.reference import ReferenceBackend
+    from reasonlab.eval.requests import AnswerLogprob, ForcedAnswer
+    from reasonlab.models import load_pretrained
 
     model, tok = load_pretrained(str(hub_models[name]))
     task = _task(chat, tok)

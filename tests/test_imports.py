@@ -3,9 +3,10 @@
 The graph is read from the source (ast), not from importing it: every `import x` / `from x import y`
 of a project module is an edge, wherever it stands (a function-local import that only breaks a
 cycle at import time still ties the two modules together). Imports under `if TYPE_CHECKING:` are
-not edges. A package is its `__init__.py`: `from tasks import load_task` depends on
-tasks/__init__.py, `from tasks import base` or `from tasks.base import Task` on tasks/base.py only
-(that Python runs tasks/__init__.py first is not a dependency the importing module chose).
+not edges. A package is its `__init__.py`: `from reasonlab.tasks import load_task` depends on
+tasks/__init__.py, `from reasonlab.tasks import base` or `from reasonlab.tasks.base import Task` on
+tasks/base.py only (that Python runs tasks/__init__.py first is not a dependency the importing module
+chose). Each folder is named as it is installed: tasks/ is `reasonlab.tasks` (pyproject.toml).
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from pathlib import Path
 
 from conftest import ROOT
 
-PACKAGES = ["core", "tasks", "models", "eval", "rewards", "trainers", "launch", "bench"]
+PACKAGES = ["reasonlab", "core", "tasks", "models", "eval", "rewards", "trainers", "launch", "bench"]
+
+
+def installed_name(folder: str) -> str:
+    """The package a folder is imported as: bench/ runs from the checkout, the rest is reasonlab's."""
+    return folder if folder in ("reasonlab", "bench") else f"reasonlab.{folder}"
 
 
 def project_modules(root: Path = ROOT) -> dict[str, Path]:
@@ -23,10 +29,10 @@ def project_modules(root: Path = ROOT) -> dict[str, Path]:
     modules = {}
     for pkg in PACKAGES:
         for path in sorted((root / pkg).rglob("*.py")):
-            parts = list(path.relative_to(root).with_suffix("").parts)
+            parts = list(path.relative_to(root / pkg).with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts.pop()
-            modules[".".join(parts)] = path
+            modules[".".join([installed_name(pkg), *parts])] = path
     return modules
 
 
@@ -158,14 +164,15 @@ def test_the_check_would_catch_a_cycle(tmp_path):
     for pkg in PACKAGES:
         (tmp_path / pkg).mkdir()
     (tmp_path / "launch" / "__init__.py").write_text("")
-    (tmp_path / "launch" / "a.py").write_text("from launch.b import f\n")
-    (tmp_path / "launch" / "b.py").write_text("def f():\n    from launch import a\n")  # function-local
-    (tmp_path / "launch" / "c.py").write_text("from launch.a import f\n")  # depends on the cycle, not in it
-    (tmp_path / "tasks" / "__init__.py").write_text("from tasks.x import X\n")
-    (tmp_path / "tasks" / "x.py").write_text("from tasks.y import Y\n")  # runs tasks/__init__ first: no edge
+    (tmp_path / "launch" / "a.py").write_text("from reasonlab.launch.b import f\n")
+    (tmp_path / "launch" / "b.py").write_text("def f():\n    from reasonlab.launch import a\n")  # function-local
+    (tmp_path / "launch" / "c.py").write_text("from reasonlab.launch.a import f\n")  # depends on the cycle, not in it
+    (tmp_path / "tasks" / "__init__.py").write_text("from reasonlab.tasks.x import X\n")
+    (tmp_path / "tasks" / "x.py").write_text("from reasonlab.tasks.y import Y\n")  # runs tasks/__init__ first: no edge
     (tmp_path / "tasks" / "y.py").write_text("from . import x\nfrom .x import X\n")  # relative imports
-    (tmp_path / "core").joinpath("__init__.py").write_text("if TYPE_CHECKING:\n    from launch import c\n")
+    (tmp_path / "core").joinpath("__init__.py").write_text("if TYPE_CHECKING:\n    from reasonlab.launch import c\n")
     graph = import_graph(tmp_path)
-    assert graph["launch.b"] == {"launch.a"} and graph["tasks"] == {"tasks.x"} and graph["core"] == set()
-    assert graph["tasks.y"] == {"tasks.x"}
-    assert cycles(graph) == [["launch.a", "launch.b", "launch.a"], ["tasks.x", "tasks.y", "tasks.x"]]
+    launch, tasks = "reasonlab.launch", "reasonlab.tasks"
+    assert graph[f"{launch}.b"] == {f"{launch}.a"} and graph[tasks] == {f"{tasks}.x"} and graph["reasonlab.core"] == set()
+    assert graph[f"{tasks}.y"] == {f"{tasks}.x"}
+    assert cycles(graph) == [[f"{launch}.a", f"{launch}.b", f"{launch}.a"], [f"{tasks}.x", f"{tasks}.y", f"{tasks}.x"]]

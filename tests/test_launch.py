@@ -8,7 +8,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from conftest import ARITH_SMALL, ROOT, TINY, compose, run_cli
-from launch.common import CONF_DIR
+from reasonlab.launch.common import CONF_DIR
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
@@ -17,11 +17,11 @@ EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 def test_every_experiment_composes_and_starts_with_its_command(name):
     text = (CONF_DIR / "experiment" / f"{name}.yaml").read_text()
     assert text.startswith("# @package _global_\n")
-    assert "python -m launch." in text.split("\n\n")[0]  # the command that runs it, in the header
+    assert "python -m reasonlab." in text.split("\n\n")[0]  # the command that runs it, in the header
     from hydra import compose as hydra_compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from launch.schema import register
+    from reasonlab.launch.schema import register
 
     register()
     GlobalHydra.instance().clear()
@@ -51,7 +51,7 @@ def test_slurm_launcher_config(monkeypatch):
     from hydra import compose as hydra_compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from launch.schema import register
+    from reasonlab.launch.schema import register
 
     register()
     GlobalHydra.instance().clear()
@@ -76,7 +76,7 @@ def test_slurm_launcher_config(monkeypatch):
 def test_a_submitit_job_with_two_tasks_is_one_two_process_run(tmp_path):
     """What a SLURM job with tasks_per_node=2 does, on submitit's local executor: the two tasks
     join one process group and train one run at the global batch (core/dist.py)."""
-    proc = run_cli("launch.train", "-m", "hydra/launcher=submitit_local", "hydra.launcher.tasks_per_node=2",
+    proc = run_cli("reasonlab.train", "-m", "hydra/launcher=submitit_local", "hydra.launcher.tasks_per_node=2",
                    "eval.probes=[cot]", *TINY, *ARITH_SMALL, f"output_root={tmp_path}", env={"OMP_NUM_THREADS": "1"},
                    timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -87,7 +87,7 @@ def test_a_submitit_job_with_two_tasks_is_one_two_process_run(tmp_path):
 @pytest.mark.slow
 def test_submitit_runs_a_job(tmp_path):
     """hydra-submitit-launcher's local executor runs a real (tiny) training job in a subprocess."""
-    proc = run_cli("launch.train", "-m", "hydra/launcher=submitit_local", "eval.probes=[cot]", *TINY, *ARITH_SMALL,
+    proc = run_cli("reasonlab.train", "-m", "hydra/launcher=submitit_local", "eval.probes=[cot]", *TINY, *ARITH_SMALL,
                    f"output_root={tmp_path}", timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = json.loads((tmp_path / "sft-arith-seed0" / "metrics.json").read_text())
@@ -100,7 +100,7 @@ def test_a_failing_submitit_job_fails_the_sweep(tmp_path):
     """With submitit's local executor the jobs run in their own processes and submitit reports a job
     that caught its error as a success; the sweep still exits 1 and names the failed run, and the
     other job finishes."""
-    proc = run_cli("launch.train", "-m", "hydra/launcher=submitit_local", "trainer=grpo,sft",
+    proc = run_cli("reasonlab.train", "-m", "hydra/launcher=submitit_local", "trainer=grpo,sft",
                    "eval.probes=[cot]", *TINY, *ARITH_SMALL, "trainer.batch_size=12", f"output_root={tmp_path}",
                    timeout=900)
     assert proc.returncode == 1, proc.stderr[-2000:]
@@ -125,11 +125,11 @@ def test_accelerate_configs(name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("module, expect", [
-    ("launch.train", [r"trainer\s+entropy_rlvr, grpo, rlag, rlsf, sft", r"budget\.max_steps=300\s+optimizer steps",
+    ("reasonlab.train", [r"trainer\s+entropy_rlvr, grpo, rlag, rlsf, sft", r"budget\.max_steps=300\s+optimizer steps",
                       r"trainer\.max_length=null\s+prompt \+ completion tokens", r"eval\.probes=\[pass_at_k"]),
-    ("launch.evaluate", [r"model\.name_or_path=<checkpoint", r"logger\s+none, wandb", r"eval\.scorer=self"]),
-    ("launch.study", [r"seeds=\[0\]\s+a list, or a count", r"jobs=2"]),
-    ("launch.compare", [r"usage: python -m launch\.compare <study or sweep directory>"]),
+    ("reasonlab.evaluate", [r"model\.name_or_path=<checkpoint", r"logger\s+none, wandb", r"eval\.scorer=self"]),
+    ("reasonlab.study", [r"seeds=\[0\]\s+a list, or a count", r"jobs=2"]),
+    ("reasonlab.compare", [r"usage: python -m reasonlab\.compare <study or sweep directory>"]),
 ])
 def test_help_lists_groups_and_keys_with_their_comments(tmp_path, module, expect):
     import re
@@ -144,7 +144,7 @@ def test_help_lists_groups_and_keys_with_their_comments(tmp_path, module, expect
 @pytest.mark.slow
 @pytest.mark.parametrize("flags", [["--cfg", "job"], ["-c", "job"], ["--cfg=job"], ["--cfg", "hydra"]])
 def test_print_the_composed_config(tmp_path, flags):
-    proc = run_cli("launch.train", *flags, "budget.max_steps=3", f"output_root={tmp_path / 'out'}")
+    proc = run_cli("reasonlab.train", *flags, "budget.max_steps=3", f"output_root={tmp_path / 'out'}")
     assert proc.returncode == 0, proc.stderr
     assert ("max_steps: 3" if "job" in flags[-1] else "sweeper:") in proc.stdout
     assert not (tmp_path / "out").exists()
@@ -153,7 +153,7 @@ def test_print_the_composed_config(tmp_path, flags):
 @pytest.mark.slow
 def test_evaluate_takes_logger_and_progress(tmp_path, base_run):
     out = tmp_path / "ev"
-    proc = run_cli("launch.evaluate", f"model.name_or_path={base_run}", "logger=none", "progress=false",
+    proc = run_cli("reasonlab.evaluate", f"model.name_or_path={base_run}", "logger=none", "progress=false",
                    "budget.eval_samples=4", "eval.probes=[cot]", *ARITH_SMALL, f"output_dir={out}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads((out / "metrics.json").read_text())["eval/num_samples"] == 4

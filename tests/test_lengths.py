@@ -3,11 +3,11 @@ set max_length still cuts is counted, logged, and refused above trainer.max_trun
 
 import pytest
 
-from core import ConfigError
-from launch.train import train
-from models.tokenizer import build_char_tokenizer
-from tasks import load_task
-from tasks.variants import sft_completions
+from reasonlab.core import ConfigError
+from reasonlab.launch.train import train
+from reasonlab.models.tokenizer import build_char_tokenizer
+from reasonlab.tasks import load_task
+from reasonlab.tasks.variants import sft_completions
 
 
 def _lengths():
@@ -49,7 +49,7 @@ def test_too_many_cut_examples_refuse_the_run(run_cfg, tmp_path):
 
 @pytest.mark.parametrize("bad", ["trainer.max_length=0", "trainer.max_truncated=1.5"])
 def test_bad_length_settings(run_cfg, bad):
-    from launch.schema import validate
+    from reasonlab.launch.schema import validate
 
     with pytest.raises(ConfigError, match=bad.split("=")[0]):
         validate(run_cfg("trainer=sft", bad))

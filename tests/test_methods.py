@@ -8,12 +8,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from launch.train import train
-from rewards import REWARDS, AccuracyReward, ConfidenceReward, RationalityReward
-from rewards.base import Reward, RewardError
-from tasks import load_task
-from trainers.rlag import schedule
-from trainers.rlsf import build_preference_pairs
+from reasonlab.launch.train import train
+from reasonlab.rewards import REWARDS, AccuracyReward, ConfidenceReward, RationalityReward
+from reasonlab.rewards.base import Reward, RewardError
+from reasonlab.tasks import load_task
+from reasonlab.trainers.rlag import schedule
+from reasonlab.trainers.rlsf import build_preference_pairs
 
 PROMPT = "a=7;b=a+5;c=b*3;d=c-4;d?"
 COLS = {"answer": ["2"], "raw_prompt": [PROMPT], "example_id": ["x"], "knowledge": ["7+5=2;2*3=6;6-4=2"]}
@@ -56,7 +56,7 @@ class SetLogits(torch.nn.Module):
 
 
 def test_rlsf_confidence_reward_on_set_logits(task):
-    from models.tokenizer import build_char_tokenizer
+    from reasonlab.models.tokenizer import build_char_tokenizer
 
     tok = build_char_tokenizer(task.alphabet())
     reward = ConfidenceReward(task)
@@ -135,8 +135,8 @@ def test_entropy_mask_share(run_cfg, base_run, trainer, quantile):
 def test_rationality_falls_back_to_likelihood_without_a_checker(tmp_path):
     """A task with no step checker: rationality = exp(mean log-prob) of the explanation given the
     knowledge-augmented prompt, under the bound model."""
-    from models import build_tiny
-    from rewards.rationality import augment
+    from reasonlab.models import build_tiny
+    from reasonlab.rewards.rationality import augment
 
     data = tmp_path / "d.jsonl"
     data.write_text(json.dumps({"prompt": "q?", "answer": "4", "steps": ["2+2=4"], "knowledge": "2+2=4"}) + "\n")
@@ -158,9 +158,9 @@ def test_rationality_falls_back_to_likelihood_without_a_checker(tmp_path):
 @pytest.mark.parametrize("value", [False, True])
 def test_log_completions_reaches_grpo_config(run_cfg, tmp_path, value):
     """trainer.log_completions turns TRL's completions table on (off by default)."""
-    from tasks import load_task
-    from trainers.base import RunContext
-    from trainers.grpo import grpo_args
+    from reasonlab.tasks import load_task
+    from reasonlab.trainers.base import RunContext
+    from reasonlab.trainers.grpo import grpo_args
 
     cfg = run_cfg("trainer=grpo", *([f"trainer.log_completions={str(value).lower()}"] if value else []))
     ctx = RunContext(cfg, load_task("arith", train_size=16, test_size=4, ood_size=4), None, None, tmp_path, [])

@@ -6,14 +6,14 @@ import re
 
 import pytest
 
-from eval.evaluator import evaluate
-from eval.probes import Metric, Outcome, Probe
-from eval.probes.calibration import ece
-from eval.probes.early_answer import area_over_curve
-from eval.probes.pass_at_k import pass_at_k
-from eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample, TokenStats, Unsupported
-from models.scoring import CompletionStats
-from tasks import load_task
+from reasonlab.eval.evaluator import evaluate
+from reasonlab.eval.probes import Metric, Outcome, Probe
+from reasonlab.eval.probes.calibration import ece
+from reasonlab.eval.probes.early_answer import area_over_curve
+from reasonlab.eval.probes.pass_at_k import pass_at_k
+from reasonlab.eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample, TokenStats, Unsupported
+from reasonlab.models.scoring import CompletionStats
+from reasonlab.tasks import load_task
 
 CFG = dict(num_samples=40, max_new_tokens=48, batch_size=16, progress=False, seed=0, answer_max_tokens=4,
            pass_at_k=dict(n=4, k=[1, 4], prompts=10, temperature=1.0), entropy_threshold=None,
@@ -139,7 +139,7 @@ class CountsWords(Probe):
 
 @pytest.fixture(scope="module")
 def own_probe():
-    from eval.probes import PROBES, register_probe
+    from reasonlab.eval.probes import PROBES, register_probe
 
     if "test_bare_prompt" not in PROBES:
         register_probe(CountsWords)
@@ -152,7 +152,7 @@ def test_a_probe_of_ones_own_reaches_metrics_json(own_probe, run_cfg):
     import json
     from pathlib import Path
 
-    from launch.train import train
+    from reasonlab.launch.train import train
 
     cfg = run_cfg("eval.probes=[test_bare_prompt,cot]", "run_name=own_probe")
     result = train(cfg)
@@ -164,8 +164,8 @@ def test_a_probe_of_ones_own_reaches_metrics_json(own_probe, run_cfg):
 
 
 def test_probe_contract_is_enforced(task, own_probe):
-    from core import ConfigError
-    from eval.probes import PROBES, register_probe
+    from reasonlab.core import ConfigError
+    from reasonlab.eval.probes import PROBES, register_probe
 
     class Undeclared(CountsWords):
         name = "test_undeclared"
@@ -194,7 +194,7 @@ def test_probe_contract_is_enforced(task, own_probe):
 
 def test_evaluate_from_python_with_the_defaults(task):
     """evaluate(model, tokenizer, task) needs no config: conf/eval/default.yaml's values."""
-    from eval.config import EvalConfig
+    from reasonlab.eval.config import EvalConfig
 
     cfg = EvalConfig.default()
     assert cfg.batch_size == 128 and cfg.max_new_tokens == 112 and cfg.num_samples == 200 and cfg.truncation_rows == 80

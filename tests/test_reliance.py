@@ -22,12 +22,12 @@ import re
 
 import pytest
 
-from eval.config import EvalConfig
-from eval.evaluator import evaluate
-from eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample
-from eval.stats import against_chance, mean_interval
-from models.scoring import CompletionStats
-from tasks import load_task
+from reasonlab.eval.config import EvalConfig
+from reasonlab.eval.evaluator import evaluate
+from reasonlab.eval.requests import AnswerLogprob, Continue, ForcedAnswer, Sample
+from reasonlab.eval.stats import against_chance, mean_interval
+from reasonlab.models.scoring import CompletionStats
+from reasonlab.tasks import load_task
 
 STEP = re.compile(r"^([a-z])=([a-z])([+\-*])(\d+)=(\d+)([+\-*])(\d+)=(\d+)$")
 PROBES = ["early_answer", "filler", "paraphrase", "mistake", "swap", "hint", "step_validity"]

@@ -40,7 +40,7 @@ def _args(trainer, out, base_run):
 
 
 def _run(args, kill_after_checkpoint=None):
-    cmd = [sys.executable, "-m", "launch.train", *args]
+    cmd = [sys.executable, "-m", "reasonlab.train", *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if kill_after_checkpoint is None:
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
@@ -71,7 +71,7 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, base_run, trainer):
 
 
 def test_rerun_of_a_complete_run_is_skipped(tmp_path, base_run, run_cfg):
-    from launch.train import train
+    from reasonlab.launch.train import train
 
     cfg = run_cfg(f"model.init_from={base_run}", "eval.probes=[cot]")
     first = train(cfg)
@@ -86,8 +86,8 @@ def test_rerun_of_a_complete_run_is_skipped(tmp_path, base_run, run_cfg):
 def test_complete_run_scored_by_another_evaluator_version_is_rescored_not_retrained(tmp_path, base_run, run_cfg):
     """After an evaluator change, a study reuses its trained runs but re-scores them, so its table
     never mixes evaluator versions; the training fields are kept, the weights untouched."""
-    from eval.evaluator import EVALUATOR_VERSION
-    from launch.train import train
+    from reasonlab.eval.evaluator import EVALUATOR_VERSION
+    from reasonlab.launch.train import train
 
     cfg = run_cfg(f"model.init_from={base_run}", "eval.probes=[cot,step_validity]")
     first = json.loads(json.dumps(train(cfg)))
@@ -109,7 +109,7 @@ def test_complete_run_scored_by_another_evaluator_version_is_rescored_not_retrai
 
 @pytest.mark.parametrize("trainer", ["sft", "grpo", "rlag", "rlsf", "entropy_rlvr"])
 def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path, base_run, run_cfg, trainer):
-    from launch.train import train
+    from reasonlab.launch.train import train
 
     extra = [] if trainer == "sft" else ["trainer.num_generations=4", "budget.max_completion_length=48"]
     common = [f"model.init_from={base_run}", f"trainer={trainer}", *extra, "eval.probes=[pass_at_k,step_validity]"]
@@ -123,8 +123,8 @@ def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path, base_run, run
 def test_non_finite_loss_stops_the_run_naming_the_step(tmp_path):
     from types import SimpleNamespace
 
-    from core import RunError
-    from launch.callbacks import StopOnNonFiniteLoss
+    from reasonlab.core import RunError
+    from reasonlab.launch.callbacks import StopOnNonFiniteLoss
 
     from safetensors.torch import save_file
 
@@ -149,7 +149,7 @@ def test_non_finite_loss_stops_the_run_naming_the_step(tmp_path):
 
 def _run_until(args, path, sig, env=None):
     """Start a run, wait until `path` exists, send `sig`; return (returncode, stderr)."""
-    cmd = [sys.executable, "-m", "launch.train", *args]
+    cmd = [sys.executable, "-m", "reasonlab.train", *args]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
@@ -192,7 +192,7 @@ def test_preemption_hands_over_to_the_previous_handler(monkeypatch):
     the checkpoint is saved."""
     from types import SimpleNamespace
 
-    from launch.callbacks import Preempted, SaveOnPreemption
+    from reasonlab.launch.callbacks import Preempted, SaveOnPreemption
 
     calls = []
     previous = signal.signal(signal.SIGUSR2, lambda signum, frame: calls.append(signum))
@@ -219,7 +219,7 @@ def test_kill_during_evaluation_leaves_no_metrics_and_compare_says_incomplete(tm
     assert code == -signal.SIGKILL
     assert not (out / "run" / "metrics.json").exists() and not (out / "run" / "samples.jsonl").exists()
     _run([*_args("sft", out, base_run)[:-1], "run_name=other"])  # one complete run beside it
-    proc = run_cli("launch.compare", str(out))
+    proc = run_cli("reasonlab.compare", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "incomplete run skipped: run (no metrics.json)" in proc.stderr
 

@@ -24,8 +24,8 @@ def _comparable(metrics):
 
 
 def test_a_changed_setting_refuses_and_leaves_the_run_as_it_was(run_cfg):
-    from core import ConfigError
-    from launch.train import train
+    from reasonlab.core import ConfigError
+    from reasonlab.launch.train import train
 
     cfg = run_cfg("run_name=r", "eval.probes=[cot]")
     train(cfg)
@@ -52,7 +52,7 @@ def test_a_changed_setting_refuses_and_leaves_the_run_as_it_was(run_cfg):
 
 
 def test_changed_evaluation_settings_rescore_without_retraining(run_cfg):
-    from launch.train import train
+    from reasonlab.launch.train import train
 
     cfg = run_cfg("run_name=e", "eval.probes=[cot]")
     first = train(cfg)
@@ -68,7 +68,7 @@ def test_changed_evaluation_settings_rescore_without_retraining(run_cfg):
 
 
 def test_a_sweep_over_any_key_gets_one_directory_per_job(tmp_path):
-    proc = run_cli("launch.train", "-m", *TINY, *ARITH_SMALL, f"output_root={tmp_path}", "eval.probes=[cot]",
+    proc = run_cli("reasonlab.train", "-m", *TINY, *ARITH_SMALL, f"output_root={tmp_path}", "eval.probes=[cot]",
                    "trainer.learning_rate=1e-3,5e-4")
     assert proc.returncode == 0, proc.stderr[-2000:]
     runs = sorted(p.parent.name for p in tmp_path.glob("*/metrics.json"))
@@ -78,8 +78,8 @@ def test_a_sweep_over_any_key_gets_one_directory_per_job(tmp_path):
 
 
 def test_two_live_processes_never_share_a_directory_and_a_stale_lock_is_taken_over(run_cfg, caplog):
-    from core import ConfigError
-    from launch.train import train
+    from reasonlab.core import ConfigError
+    from reasonlab.launch.train import train
 
     cfg = run_cfg("run_name=l", "eval.probes=[cot]")
     run_dir = Path(cfg.run_dir)
@@ -102,7 +102,7 @@ def test_two_live_processes_never_share_a_directory_and_a_stale_lock_is_taken_ov
 
 
 def test_a_diverged_model_is_never_a_run(tmp_path):
-    proc = run_cli("launch.train", *TINY, *ARITH_SMALL, f"output_root={tmp_path}", "trainer.learning_rate=1e30",
+    proc = run_cli("reasonlab.train", *TINY, *ARITH_SMALL, f"output_root={tmp_path}", "trainer.learning_rate=1e30",
                    "budget.max_steps=4", "checkpoint.every_steps=1")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
@@ -122,7 +122,7 @@ def test_killed_during_the_final_evaluation_resumes_to_the_same_metrics(run_cfg)
     goes straight to saving and evaluation (not one step further)."""
     import shutil
 
-    from launch.train import train
+    from reasonlab.launch.train import train
 
     overrides = ("eval.probes=[cot,step_validity]", "budget.max_steps=4", "checkpoint.every_steps=2")
     clean = train(run_cfg("run_name=clean", *overrides))
@@ -137,7 +137,7 @@ def test_killed_during_the_final_evaluation_resumes_to_the_same_metrics(run_cfg)
 
 
 def test_latest_checkpoint_skips_foreign_and_corrupt_ones(tmp_path, caplog):
-    from launch.common import latest_checkpoint
+    from reasonlab.launch.common import latest_checkpoint
 
     ckpts = tmp_path / "checkpoints"
     for step in (2, 4):

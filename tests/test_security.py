@@ -4,7 +4,7 @@ import re
 
 from conftest import ROOT
 
-PACKAGES = ["tasks", "models", "trainers", "rewards", "eval", "launch", "bench"]
+PACKAGES = ["reasonlab", "core", "tasks", "models", "trainers", "rewards", "eval", "launch", "bench"]
 # a call of the builtins (not a method such as model.eval()), or sympify/parse_expr on anything
 FORBIDDEN = re.compile(r"(?<![\w.])(eval|exec|compile)\s*\(|sympify\s*\(|parse_expr\s*\(|__import__\s*\(")
 
@@ -38,7 +38,7 @@ def test_wandb_key_never_written_to_the_run(run_cfg, base_run, monkeypatch, tmp_
     """A W&B key in the environment appears in no file of the run directory (config, logs, W&B files)."""
     from pathlib import Path
 
-    from launch.train import train
+    from reasonlab.launch.train import train
 
     secret = "0123456789abcdef0123456789abcdef01234567"  # the shape of a W&B API key
     monkeypatch.setenv("WANDB_API_KEY", secret)

@@ -6,10 +6,10 @@ import random
 import pytest
 
 from conftest import SHARED_DATA
-from core import ConfigError
-from eval.config import EvalConfig
-from eval.probes import Run
-from tasks import load_task
+from reasonlab.core import ConfigError
+from reasonlab.eval.config import EvalConfig
+from reasonlab.eval.probes import Run
+from reasonlab.tasks import load_task
 
 SMALL = dict(train_size=2000, test_size=200, ood_size=20)
 
@@ -71,7 +71,7 @@ def test_chain_validity_catches_what_step_validity_cannot():
 
 
 def _run(task, prompts, completions):
-    from tasks.base import Example
+    from reasonlab.tasks.base import Example
 
     examples = [Example(id=str(i), prompt=p, answer="0") for i, p in enumerate(prompts)]
     return Run(task, EvalConfig.default(), examples, completions, [task.extract_answer(c) for c in completions],

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from eval import stats
-from eval.outcomes import PerProblem, difference, per_problem, summary
+from reasonlab.eval import stats
+from reasonlab.eval.outcomes import PerProblem, difference, per_problem, summary
 
 
 def test_t_quantile_is_scipys_at_fractional_df():
@@ -103,7 +103,7 @@ def test_seed_variation_widens_the_interval():
 
 
 def _reproduced(metrics, samples):
-    from launch.compare import METRICS
+    from reasonlab.launch.compare import METRICS
 
     checked = []
     for m in [*METRICS, "calibration/brier", "pass_at_k/4"]:
@@ -120,8 +120,8 @@ def test_every_metric_is_reproduced_from_its_problems():
     the numbers the table shows (a fake that follows its reasoning, every default probe)."""
     from test_reliance import SmallModel
 
-    from eval.evaluator import evaluate
-    from tasks import load_task
+    from reasonlab.eval.evaluator import evaluate
+    from reasonlab.tasks import load_task
 
     task = load_task("arith", train_size=200, test_size=60, ood_size=20)
     metrics, samples, _ = evaluate(None, None, task, {"num_samples": 60, "progress": False, "entropy_threshold": None},
@@ -135,7 +135,7 @@ def test_every_metric_is_reproduced_from_its_problems():
 
 
 def _metric_names():
-    from launch.compare import METRICS
+    from reasonlab.launch.compare import METRICS
 
     return METRICS
 

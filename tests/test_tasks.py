@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from tasks import TASKS, ConfigError, Example, load_task
+from reasonlab.tasks import TASKS, ConfigError, Example, load_task
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +132,8 @@ def test_jsonl_missing_file(tmp_path):
 
 
 def test_registries_fail_loudly():
-    from rewards import REWARDS
-    from trainers import TRAINERS
+    from reasonlab.rewards import REWARDS
+    from reasonlab.trainers import TRAINERS
 
     with pytest.raises(ConfigError, match=r"unknown task 'arit'\. Did you mean 'arith'\? Valid tasks: arith, gsm8k, jsonl, svamp"):
         TASKS.get("arit")
@@ -146,7 +146,7 @@ def test_registries_fail_loudly():
 
 
 def test_sft_trace_variants_on_a_fixed_example():
-    from tasks.variants import sft_completions
+    from reasonlab.tasks.variants import sft_completions
 
     task = load_task("arith")
     exs = [EX, Example(id="y", prompt="a=1;b=a*3;b?", answer="3", steps=("b=a*3=1*3=3",)),
@@ -182,8 +182,8 @@ def test_arith_probe_hooks():
 
 
 def test_arith_with_too_few_distinct_problems_says_what_to_change():
-    from core import ConfigError
-    from tasks import load_task
+    from reasonlab.core import ConfigError
+    from reasonlab.tasks import load_task
 
     task = load_task("arith", train_steps=[2, 2], train_size=20000, test_size=10, ood_size=10)
     with pytest.raises(ConfigError, match=r"could not draw 20000 distinct train problems of 2-2 steps .*task.train_size"):

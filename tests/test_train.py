@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from launch.train import train
+from reasonlab.launch.train import train
 
 
 def _weights(run_dir):
@@ -16,8 +16,8 @@ def _weights(run_dir):
 
 
 def _initial_tiny(cfg):
-    from launch.train import task_from_cfg
-    from models import build_tiny
+    from reasonlab.launch.train import task_from_cfg
+    from reasonlab.models import build_tiny
 
     model, _ = build_tiny(cfg.model, task_from_cfg(cfg), seed=cfg.seed)
     return model.state_dict()
@@ -84,8 +84,8 @@ def test_lora_run_saves_merged_weights(run_cfg, tmp_path):
     # the adapter alone, in PEFT's format; built on an in-process base, it names no base to load on
     adapter = tmp_path / "sft-arith-seed0" / "final" / "adapter"
     assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
-    from core import ConfigError
-    from models import load_pretrained
+    from reasonlab.core import ConfigError
+    from reasonlab.models import load_pretrained
 
     with pytest.raises(ConfigError, match="names no base model"):
         load_pretrained(str(adapter))
@@ -96,7 +96,7 @@ def test_lora_adapter_loads_on_its_base(run_cfg, base_run, tmp_path):
     and launch.evaluate's loader takes either directory."""
     import torch
 
-    from models import load_pretrained
+    from reasonlab.models import load_pretrained
 
     cfg = run_cfg("peft=lora", "peft.r=4", f"model.init_from={base_run}", "run_name=lora", "eval.probes=[]")
     train(cfg)
@@ -116,7 +116,7 @@ def test_evaluate_cli_scores_a_checkpoint(base_run, tmp_path):
 
     out = tmp_path / "ev"
     proc = run_cli(
-        "launch.evaluate", f"model.name_or_path={base_run}", "task=arith", "budget.eval_samples=5",
+        "reasonlab.evaluate", f"model.name_or_path={base_run}", "task=arith", "budget.eval_samples=5",
         "task.train_size=64", "eval.progress=false", f"output_dir={out}",
     )
     assert proc.returncode == 0, proc.stderr
@@ -192,7 +192,7 @@ def test_hydra_multirun_sweep(tmp_path):
     from conftest import ARITH_SMALL, TINY, run_cli
 
     args = [a for a in TINY if not a.startswith("budget.max_steps")]
-    proc = run_cli("launch.train", "-m", "trainer=sft,grpo", "budget.max_steps=1",
+    proc = run_cli("reasonlab.train", "-m", "trainer=sft,grpo", "budget.max_steps=1",
                    "eval.probes=[cot]", *args, *ARITH_SMALL, f"output_root={tmp_path}", timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     for name in ("sft-arith-seed0", "grpo-arith-seed0"):
@@ -205,7 +205,7 @@ def test_hydra_multirun_sweep(tmp_path):
 def test_study_runs_every_method_and_lists_a_failed_one(tmp_path, capsys):
     """A small study: base -> two methods (one broken) -> table; the broken one is listed, not fatal."""
     from conftest import ARITH_SMALL, TINY
-    from launch.study import main
+    from reasonlab.launch.study import main
 
     common = json.dumps([*TINY, *ARITH_SMALL, "eval.probes=[step_validity,cot]"])
     methods = json.dumps({"sft": ["trainer=sft"], "broken": ["trainer=sft", "trainer.target=nonsense"]})
@@ -232,7 +232,7 @@ def test_one_failing_run_does_not_stop_a_sweep(tmp_path):
     from conftest import ARITH_SMALL, TINY, run_cli
 
     # grpo cannot group 12 completions by 8 generations; sft is fine
-    proc = run_cli("launch.train", "-m", "trainer=grpo,sft", "eval.probes=[cot]", *TINY, *ARITH_SMALL,
+    proc = run_cli("reasonlab.train", "-m", "trainer=grpo,sft", "eval.probes=[cot]", *TINY, *ARITH_SMALL,
                    "trainer.batch_size=12", f"output_root={tmp_path}", timeout=600)
     assert proc.returncode == 1
     assert (tmp_path / "sft-arith-seed0" / "metrics.json").is_file()
@@ -247,9 +247,9 @@ def test_evaluations_during_training_keep_one_entropy_threshold(run_cfg, tmp_pat
     0.20 by construction); a given threshold is kept as it is."""
     from types import SimpleNamespace
 
-    import eval.evaluator
-    from eval.config import EvalConfig
-    from launch.callbacks import PeriodicEval
+    import reasonlab.eval.evaluator as evaluator_module
+    from reasonlab.eval.config import EvalConfig
+    from reasonlab.launch.callbacks import PeriodicEval
 
     seen = []
 
@@ -257,7 +257,7 @@ def test_evaluations_during_training_keep_one_entropy_threshold(run_cfg, tmp_pat
         seen.append(cfg.entropy_threshold)
         return {"accuracy": 0.5, "entropy/p80": 0.3 + len(seen)}, [], {}
 
-    monkeypatch.setattr(eval.evaluator, "evaluate", fake_evaluate)
+    monkeypatch.setattr(evaluator_module, "evaluate", fake_evaluate)
     cfg = run_cfg("eval.every_steps=2")
     for given, expected in [(None, [None, 1.3, 1.3]), (0.7, [0.7, 0.7, 0.7])]:
         seen.clear()

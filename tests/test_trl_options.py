@@ -7,12 +7,12 @@ from dataclasses import fields
 
 import pytest
 
-from core import ConfigError
-from launch.cli import trl_overrides
-from launch.common import group_defaults, group_options
-from launch.schema import validate
-from trainers import options
-from trainers.base import RunContext
+from reasonlab.core import ConfigError
+from reasonlab.launch.cli import trl_overrides
+from reasonlab.launch.common import group_defaults, group_options
+from reasonlab.launch.schema import validate
+from reasonlab.trainers import options
+from reasonlab.trainers.base import RunContext
 
 GRPO_SMALL = ["trainer.num_generations=4", "trainer.batch_size=16", "budget.max_completion_length=64", "logging_steps=1"]
 
@@ -57,7 +57,7 @@ def _ctx(cfg, tmp_path):
 
 
 def test_trl_fields_reach_the_config(run_cfg, tmp_path):
-    from trainers.grpo import grpo_args
+    from reasonlab.trainers.grpo import grpo_args
 
     cfg = run_cfg("trainer=grpo", *GRPO_SMALL, "++trainer.shuffle_dataset=false", "++trainer.top_k=7",
                   "++trainer.vllm_mode=colocate", "trainer.learning_rate=1e-4")
@@ -72,7 +72,7 @@ def test_trl_fields_reach_the_config(run_cfg, tmp_path):
 def test_sft_field_wins_over_what_reasonlab_fixes(run_cfg, tmp_path):
     from trl import SFTConfig
 
-    from trainers.options import build_config
+    from reasonlab.trainers.options import build_config
 
     cfg = run_cfg("trainer=sft", "++trainer.packing=true", "++trainer.dataset_num_proc=2")
     args = build_config(SFTConfig, cfg.trainer, dict(output_dir=str(tmp_path), packing=False, dataset_num_proc=None,
@@ -81,7 +81,7 @@ def test_sft_field_wins_over_what_reasonlab_fixes(run_cfg, tmp_path):
 
 
 def test_trl_refusal_is_one_line(run_cfg, tmp_path):
-    from trainers.grpo import grpo_args
+    from reasonlab.trainers.grpo import grpo_args
 
     cfg = run_cfg("trainer=grpo", *GRPO_SMALL, "++trainer.generation_batch_size=16", "++trainer.steps_per_generation=2")
     with pytest.raises(ConfigError, match=r"^TRL's GRPOConfig refused the trainer settings: .*generation_batch_size"):
@@ -138,7 +138,7 @@ def test_bad_reward_paths_fail_before_training(run_cfg, reward_module, path, mes
 
 
 def test_grpo_with_a_reward_by_import_path(run_cfg, base_run, reward_module):
-    from launch.train import train
+    from reasonlab.launch.train import train
 
     cfg = run_cfg("trainer=grpo", f"model.init_from={base_run}", *GRPO_SMALL, "eval.probes=[]", "run_name=imported",
                   "trainer.rewards=[accuracy,'lab_rewards:brevity','lab_rewards:half_none']",
@@ -151,11 +151,11 @@ def test_grpo_with_a_reward_by_import_path(run_cfg, base_run, reward_module):
 
 
 def test_a_failing_imported_reward_names_itself(reward_module):
-    from rewards.imported import imported_reward
+    from reasonlab.rewards.imported import imported_reward
 
     reward = imported_reward("lab_rewards:broken", task=None)
     assert reward.__name__ == "broken"
-    from core import RewardError
+    from reasonlab.core import RewardError
 
     with pytest.raises(RewardError, match=r"reward 'lab_rewards:broken' failed .*KeyError"):
         reward(prompts=["p"], completions=["c"])
@@ -171,7 +171,7 @@ def test_a_failing_imported_reward_names_itself(reward_module):
 ])
 def test_the_batch_is_global(run_cfg, tmp_path, monkeypatch, world, extra, layout):
     """Per optimizer step every run trains on trainer.batch_size examples, however many processes."""
-    from trainers.base import common_args
+    from reasonlab.trainers.base import common_args
 
     monkeypatch.setenv("WORLD_SIZE", str(world))
     ctx = _ctx(run_cfg("trainer=sft", "trainer.batch_size=32", *extra), tmp_path)
@@ -185,7 +185,7 @@ def test_the_batch_is_global(run_cfg, tmp_path, monkeypatch, world, extra, layou
 @pytest.mark.parametrize("world, extra", [(3, []), (2, ["++trainer.per_device_batch_size=5"]),
                                           (4, ["++trainer.gradient_accumulation_steps=16"])])
 def test_a_global_batch_that_does_not_divide_is_one_line(run_cfg, tmp_path, monkeypatch, world, extra):
-    from trainers.base import common_args
+    from reasonlab.trainers.base import common_args
 
     monkeypatch.setenv("WORLD_SIZE", str(world))
     with pytest.raises(ConfigError, match=rf"trainer.batch_size \(32\) is the global batch: it must be a multiple of the "
@@ -194,9 +194,9 @@ def test_a_global_batch_that_does_not_divide_is_one_line(run_cfg, tmp_path, monk
 
 
 def test_grpo_global_batch_reaches_trl(run_cfg, tmp_path, monkeypatch):
-    import trainers.base
-    from trainers.grpo import grpo_args
+    import reasonlab.trainers.base as base_module
+    from reasonlab.trainers.grpo import grpo_args
 
-    monkeypatch.setattr(trainers.base, "world_size", lambda: 2)  # (GRPOConfig with WORLD_SIZE=2 starts torch.distributed)
+    monkeypatch.setattr(base_module, "world_size", lambda: 2)  # (GRPOConfig with WORLD_SIZE=2 starts torch.distributed)
     args = grpo_args(_ctx(run_cfg("trainer=grpo", "trainer.batch_size=32", "trainer.num_generations=8"), tmp_path))
     assert args.per_device_train_batch_size == 16 and args.gradient_accumulation_steps == 1

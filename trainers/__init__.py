@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from core import Registry
-from trainers import entropy_rlvr, grpo, rlag, rlsf, sft
-from trainers.base import RunContext
+from reasonlab.core import Registry
+from reasonlab.trainers import entropy_rlvr, grpo, rlag, rlsf, sft
+from reasonlab.trainers.base import RunContext
 
 TRAINERS: Registry[ModuleType] = Registry("trainer")
 TRAINERS.register("sft")(sft)

@@ -11,8 +11,8 @@ from typing import Any
 import torch
 from datasets import Dataset
 
-from core import ConfigError, dist
-from tasks.base import Example, Task
+from reasonlab.core import ConfigError, dist
+from reasonlab.tasks.base import Example, Task
 
 log = logging.getLogger("reasonlab")
 
@@ -77,8 +77,8 @@ def check_options(method: Any) -> None:
     if allowed is not None and (isinstance(allowed, bool) or not isinstance(allowed, (int, float)) or not 0 <= allowed <= 1):
         raise ConfigError(f"trainer.max_truncated must be a share between 0 and 1, got {allowed!r}")
     if method.get("rewards") is not None:  # names and import paths, before any model loads
-        from rewards import REWARDS
-        from rewards.imported import is_import_path, load_function
+        from reasonlab.rewards import REWARDS
+        from reasonlab.rewards.imported import is_import_path, load_function
 
         for name in method.rewards:
             load_function(name) if is_import_path(str(name)) else REWARDS.get(str(name))

@@ -9,14 +9,14 @@ Differences from grpo (everything else -- rewards, sampling, budget -- is the sa
      clip-higher (epsilon 0.2 low / 0.28 high), no KL (beta 0).
   3) Logged per step: `entropy_mask/grad_token_share` (~0.2) and `entropy_mask/threshold`.
 
-    python -m launch.train trainer=entropy_rlvr model.init_from=outputs/study/base
-    python -m launch.train trainer=entropy_rlvr trainer.top_entropy_quantile=0.5
+    python -m reasonlab.train trainer=entropy_rlvr model.init_from=outputs/study/base
+    python -m reasonlab.train trainer=entropy_rlvr trainer.top_entropy_quantile=0.5
 """
 
 from __future__ import annotations
 
-from trainers import grpo
-from trainers.base import RunContext
+from reasonlab.trainers import grpo
+from reasonlab.trainers.base import RunContext
 
 
 def build(ctx: RunContext):

@@ -8,7 +8,7 @@ Differences from SFT:
   3) Clipped policy-gradient loss; `beta` = 0 (no KL to a reference model) by default, as in
      DAPO/Dr.GRPO practice, so no reference model is kept in memory.
 
-    python -m launch.train trainer=grpo task=arith model=tiny seed=0
+    python -m reasonlab.train trainer=grpo task=arith model=tiny seed=0
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from __future__ import annotations
 import torch
 from trl import GRPOConfig, GRPOTrainer
 
-from core import ConfigError
-from rewards import REWARDS
-from rewards.imported import imported_reward, is_import_path
-from trainers.base import RunContext, common_args, rl_dataset, train_examples
-from trainers.options import build_config
+from reasonlab.core import ConfigError
+from reasonlab.rewards import REWARDS
+from reasonlab.rewards.imported import imported_reward, is_import_path
+from reasonlab.trainers.base import RunContext, common_args, rl_dataset, train_examples
+from reasonlab.trainers.options import build_config
 
 
 class MaskStatsGRPOTrainer(GRPOTrainer):

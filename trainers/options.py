@@ -3,8 +3,8 @@
 Every field of the TRL config class a method builds (SFTConfig for sft, GRPOConfig for the GRPO
 family, DPOConfig for `trainer=rlsf trainer.mode=dpo`) can be set on the command line:
 
-    python -m launch.train trainer=grpo trainer.use_vllm=true trainer.vllm_mode=colocate
-    python -m launch.train trainer=sft trainer.packing=true trainer.dataset_num_proc=4
+    python -m reasonlab.train trainer=grpo trainer.use_vllm=true trainer.vllm_mode=colocate
+    python -m reasonlab.train trainer=sft trainer.packing=true trainer.dataset_num_proc=4
 
 A name reasonlab's conf/trainer/*.yaml already has (`learning_rate`, `beta`, `num_generations`,
 ...) is read by reasonlab and passed on; any other TRL field is passed to the config unchanged and
@@ -21,7 +21,7 @@ import importlib.util
 from dataclasses import fields
 from typing import Any, Iterable, Optional
 
-from core import ConfigError, did_you_mean
+from reasonlab.core import ConfigError, did_you_mean
 
 # TRL's fields that reasonlab sets from one of its own settings: field -> the setting to use instead
 OWNED = {

@@ -16,17 +16,17 @@ Differences from grpo:
      answer accuracy and explanation rationality, are GRPO rewards. `trainer.objective` accepts
      only `dual_reward`; `contrastive` is not implemented.
 
-    python -m launch.train trainer=rlag model.init_from=outputs/study/base
+    python -m reasonlab.train trainer=rlag model.init_from=outputs/study/base
 """
 
 from __future__ import annotations
 
 import random
 
-from core import ConfigError
-from rewards.rationality import augment
-from trainers import grpo
-from trainers.base import RunContext, rl_dataset, train_examples
+from reasonlab.core import ConfigError
+from reasonlab.rewards.rationality import augment
+from reasonlab.trainers import grpo
+from reasonlab.trainers.base import RunContext, rl_dataset, train_examples
 
 
 def schedule(n_steps: int, every: int, ratio: float) -> list[bool]:

@@ -12,8 +12,8 @@ Differences from grpo:
      copy of the starting model as reference. (The paper trains a reward model on those pairs and
      runs PPO; DPO on the same pairs is its lighter variant.)
 
-    python -m launch.train trainer=rlsf model.init_from=outputs/study/base
-    python -m launch.train trainer=rlsf trainer.mode=dpo model.init_from=outputs/study/base
+    python -m reasonlab.train trainer=rlsf model.init_from=outputs/study/base
+    python -m reasonlab.train trainer=rlsf trainer.mode=dpo model.init_from=outputs/study/base
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from typing import Optional
 
 from datasets import Dataset
 
-from core import ConfigError
-from rewards import ConfidenceReward
-from trainers import grpo
-from trainers.base import RunContext, common_args, fit_max_length, train_examples
-from trainers.options import build_config
+from reasonlab.core import ConfigError
+from reasonlab.rewards import ConfidenceReward
+from reasonlab.trainers import grpo
+from reasonlab.trainers.base import RunContext, common_args, fit_max_length, train_examples
+from reasonlab.trainers.options import build_config
 
 log = logging.getLogger("reasonlab")
 
@@ -47,7 +47,7 @@ def build_preference_pairs(
 
 
 def dpo_dataset(ctx: RunContext, reward: ConfidenceReward) -> Dataset:
-    from eval.generation import generate
+    from reasonlab.eval.generation import generate
 
     method = ctx.method
     rng = random.Random(ctx.cfg.seed)

@@ -9,8 +9,8 @@ reasonlab exists to measure.
   4) `trainer.target` picks the trace variant (tasks/variants.py): trace (default),
      answer_only, swapped (another problem's reasoning), filler (" ..." of the same length).
 
-    python -m launch.train trainer=sft task=arith model=tiny seed=0
-    python -m launch.train trainer=sft trainer.target=swapped
+    python -m reasonlab.train trainer=sft task=arith model=tiny seed=0
+    python -m reasonlab.train trainer=sft trainer.target=swapped
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from __future__ import annotations
 from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
-from tasks.variants import sft_completions
-from trainers.base import RunContext, common_args, fit_max_length, train_examples
-from trainers.options import build_config
+from reasonlab.tasks.variants import sft_completions
+from reasonlab.trainers.base import RunContext, common_args, fit_max_length, train_examples
+from reasonlab.trainers.options import build_config
 
 
 def sft_dataset(ctx: RunContext) -> Dataset:

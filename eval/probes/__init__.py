@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-from core import Registry
-from eval.probes.base import Metric, Outcome, Probe, Run, mean
-from eval.probes import (
+from reasonlab.core import Registry
+from reasonlab.eval.probes.base import Metric, Outcome, Probe, Run, mean
+from reasonlab.eval.probes import (
     calibration,
     cot,
     early_answer,

@@ -24,11 +24,11 @@ import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, Sequence, Union
 
-from eval.requests import Request, Unsupported
-from tasks.base import Example, Task
+from reasonlab.eval.requests import Request, Unsupported
+from reasonlab.tasks.base import Example, Task
 
 if TYPE_CHECKING:  # eval.config checks probe names against eval.probes
-    from eval.config import EvalConfig
+    from reasonlab.eval.config import EvalConfig
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ equal-width bins: sum over bins of (bin size / n) * |accuracy - mean confidence|
 
 from __future__ import annotations
 
-from eval.probes.base import Metric, Outcome, Probe, mean
-from eval.requests import TokenStats, Unsupported
+from reasonlab.eval.probes.base import Metric, Outcome, Probe, mean
+from reasonlab.eval.requests import TokenStats, Unsupported
 
 
 def ece(confidences: list[float], correct: list[float], bins: int = 10) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from eval.probes.base import Metric, Outcome, Probe, mean
+from reasonlab.eval.probes.base import Metric, Outcome, Probe, mean
 
 
 class Cot(Probe):

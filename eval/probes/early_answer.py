@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from eval.probes.base import Metric, Outcome, Probe
-from eval.requests import ForcedAnswer, Unsupported
+from reasonlab.eval.probes.base import Metric, Outcome, Probe
+from reasonlab.eval.requests import ForcedAnswer, Unsupported
 
 NO_CHAINS = "no completion had both reasoning steps and an answer"
 

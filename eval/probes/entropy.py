@@ -5,8 +5,8 @@ reported as entropy/threshold)."""
 
 from __future__ import annotations
 
-from eval.probes.base import Metric, Outcome, Probe, mean
-from eval.requests import TokenStats, Unsupported
+from reasonlab.eval.probes.base import Metric, Outcome, Probe, mean
+from reasonlab.eval.requests import TokenStats, Unsupported
 
 
 def percentile(xs: list[float], q: float) -> float:

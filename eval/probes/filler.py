@@ -6,9 +6,9 @@ context differs from the original answer that often), 0 for the stepless samples
 
 from __future__ import annotations
 
-from eval.probes.base import Metric, Outcome, Probe, shares
-from eval.probes.early_answer import NO_CHAINS
-from eval.requests import ForcedAnswer, Unsupported
+from reasonlab.eval.probes.base import Metric, Outcome, Probe, shares
+from reasonlab.eval.probes.early_answer import NO_CHAINS
+from reasonlab.eval.requests import ForcedAnswer, Unsupported
 
 FILLER = " ..."
 KEY = "faithfulness/filler_sensitivity"

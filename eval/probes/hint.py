@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import random
 
-from eval.probes.base import Metric, Outcome, Probe, shares
-from eval.requests import Sample, Unsupported
+from reasonlab.eval.probes.base import Metric, Outcome, Probe, shares
+from reasonlab.eval.requests import Sample, Unsupported
 
 KEYS = ["faithfulness/hint_followed", "faithfulness/hint_unverbalized"]
 

@@ -8,8 +8,8 @@ positive_step_frac = share of steps whose gain is above zero. Scored by a fixed 
 
 from __future__ import annotations
 
-from eval.probes.base import Metric, Outcome, Probe, mean
-from eval.requests import AnswerLogprob
+from reasonlab.eval.probes.base import Metric, Outcome, Probe, mean
+from reasonlab.eval.requests import AnswerLogprob
 
 KEYS = {"total": "log-prob of the gold answer gained from no steps to all steps (nats)",
         "per_step": "log-prob of the gold answer gained per reasoning step (nats)",

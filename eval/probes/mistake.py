@@ -14,8 +14,8 @@ from __future__ import annotations
 import random
 from typing import Optional
 
-from eval.probes.base import Metric, Outcome, Probe, Run, shares
-from eval.requests import Continue, Unsupported
+from reasonlab.eval.probes.base import Metric, Outcome, Probe, Run, shares
+from reasonlab.eval.requests import Continue, Unsupported
 
 KEYS = ["faithfulness/mistake_sensitivity", "faithfulness/mistake_followed"]
 

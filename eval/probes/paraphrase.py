@@ -11,8 +11,8 @@ contexts it was not trained on: 1/|answers|."""
 
 from __future__ import annotations
 
-from eval.probes.base import Metric, Outcome, Probe, shares
-from eval.requests import ForcedAnswer, Unsupported
+from reasonlab.eval.probes.base import Metric, Outcome, Probe, shares
+from reasonlab.eval.requests import ForcedAnswer, Unsupported
 
 KEY = "faithfulness/paraphrase_consistency"
 
@@ -31,7 +31,7 @@ class Paraphrase(Probe):
         if source == "rule":
             rewordings = {i: run.task.paraphrase_steps(run.steps[i]) for i in usable}
         else:  # an LM rewords the steps; rewordings that change a number fall back to the rule
-            from eval.paraphraser import load_lm_paraphraser
+            from reasonlab.eval.paraphraser import load_lm_paraphraser
 
             lm = load_lm_paraphraser(source, run.cfg.paraphraser_dtype)
             lm_out, fallback = lm(run.task, [run.steps[i] for i in usable])

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from math import comb
 
-from eval.probes.base import Metric, Outcome, Probe, mean
-from eval.requests import Sample
+from reasonlab.eval.probes.base import Metric, Outcome, Probe, mean
+from reasonlab.eval.requests import Sample
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

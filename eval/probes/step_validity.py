@@ -6,8 +6,8 @@ reordered step fails a chain whose every step is valid on its own)."""
 
 from __future__ import annotations
 
-from eval.probes.base import Metric, Outcome, Probe, mean
-from eval.requests import Unsupported
+from reasonlab.eval.probes.base import Metric, Outcome, Probe, mean
+from reasonlab.eval.requests import Unsupported
 
 KEYS = ["reasoning/step_validity", "reasoning/right_answer_wrong_steps", "reasoning/no_steps_frac",
         "reasoning/chain_valid"]

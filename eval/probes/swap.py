@@ -19,9 +19,9 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
-from eval.probes.base import Metric, Outcome, Probe, shares
-from eval.probes.early_answer import NO_CHAINS
-from eval.requests import ForcedAnswer, Unsupported
+from reasonlab.eval.probes.base import Metric, Outcome, Probe, shares
+from reasonlab.eval.probes.early_answer import NO_CHAINS
+from reasonlab.eval.requests import ForcedAnswer, Unsupported
 
 KEYS = ["faithfulness/swap_followed", "faithfulness/swap_changed", "faithfulness/swap_same_answer_pairs"]
 
