@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from reasonlab.core import ConfigError, did_you_mean, first_line
-from reasonlab.tasks.base import SPLITS, Example, Task
+from reasonlab.tasks.base import SPLITS, Example, Task, stable_prompt
 from reasonlab.tasks.grading import Extracted, equivalent, find_answer
 from reasonlab.tasks.grading import normalize as lenient_normalize
 
@@ -133,7 +133,7 @@ def read_json_array(path: Path) -> Iterator[tuple[str, Any]]:
 
 class JsonlTask(Task):
     name = "jsonl"
-    version = "2"  # 2: a separator after the prompt, GSM8K's grader, the answer line not a step
+    version = "3"  # 2: a separator after the prompt, GSM8K's grader, the answer line not a step; 3: chat prompts end where their tokens stay a prefix
 
     def __init__(self, path: Optional[str] = None, test_fraction: float = 0.1, seed: int = 0, step_separator: str = "\n",
                  columns: Optional[dict] = None, hub_config: Optional[str] = None, chat: bool = False,
@@ -168,6 +168,7 @@ class JsonlTask(Task):
         self.chat, self.instruction, self.separator = chat, instruction, separator
         self.answer_prefix, self.grader = answer_prefix, grader
         self._render = None
+        self._lead = ""  # chat: what the completion begins with, the end of the template the prompt leaves out
         self._all = self._read()
 
     # -- reading -----------------------------------------------------------------------------
@@ -353,15 +354,39 @@ class JsonlTask(Task):
     # -- prompts -----------------------------------------------------------------------------
     def use_tokenizer(self, tokenizer) -> None:
         """With `chat=true`, prompts are the tokenizer's chat template around the row's prompt (the
-        prompt TRL builds from a conversational dataset), the same text in training and evaluation."""
+        prompt TRL builds from a conversational dataset), the same text in training and evaluation.
+        Either way, a tokenizer that merges the prompt's last characters with the completion's first
+        is reported (`_check_boundary`)."""
         if not self.chat:
+            self._check_boundary(tokenizer)
             return
         from reasonlab.tasks.chat import chat_renderer
 
         self._render = chat_renderer(tokenizer)
+        # the prompt ends where its tokens are a prefix of prompt + completion's (tasks/base.py); the
+        # completion begins with the rest of the template
+        _, self._lead = stable_prompt(tokenizer, self._render([{"role": "user", "content": "Q"}]))
         self._all = [dataclasses.replace(ex, prompt=self.format_prompt(ex.meta["prompt"], ex.meta["where"]))
                      for ex in self._all]
         self._cache.clear()
+        self._check_boundary(tokenizer)
+
+    def _check_boundary(self, tokenizer, n: int = 100) -> None:
+        """Warn when, for some of the first `n` examples, the prompt's tokens are not a prefix of
+        prompt + completion's: SFT would train on a context that generation never gives the model
+        (a BPE without pre-tokenization can merge "?\n" with the next word)."""
+        examples = self._all[:n]
+        bad = 0
+        for ex in examples:
+            ids = tokenizer(ex.prompt, add_special_tokens=False)["input_ids"]
+            full = tokenizer(ex.prompt + self.format_completion(ex.steps, ex.answer), add_special_tokens=False)["input_ids"]
+            bad += full[: len(ids)] != ids
+        if bad:
+            log.warning("task=jsonl: for %d of %d examples this tokenizer merges the end of the prompt (%r) with the "
+                        "start of the completion, so training sees other prompt tokens than generation; "
+                        "task.chat=true avoids it (a chat prompt ends where its tokens stay a prefix), or choose a "
+                        "task.separator this tokenizer does not merge with the next word",
+                        bad, len(examples), examples[0].prompt[-12:])
 
     def format_prompt(self, prompt: str | list[dict[str, str]], where: str = "") -> str:
         """The prompt as the model sees it: chat-rendered, or the text, the instruction and the separator
@@ -375,14 +400,20 @@ class JsonlTask(Task):
                 else:
                     messages.append({"role": "user", "content": self.instruction})
             try:
-                return self._render(messages)
+                text = self._render(messages)
             except Exception as e:
                 raise ConfigError(f"{where}: the chat template could not render the prompt ({first_line(e)})") from None
+            return text[: len(text) - len(self._lead)] if self._lead and text.endswith(self._lead) else text
         text = prompt if isinstance(prompt, str) else "\n".join(m["content"].strip() for m in prompt)
         text = text.rstrip()
         if self.instruction:
             text = f"{text}\n{self.instruction}"
         return text + self.separator
+
+    def format_completion(self, steps, answer: str) -> str:
+        """The reference completion; after a chat prompt it begins with what the prompt left of the
+        template (`use_tokenizer`)."""
+        return self._lead + super().format_completion(steps, answer)
 
     # -- answers: the grader, its span, the reasoning before it ----------------------------------
     def _find(self, completion: str, lenient: bool = True) -> Optional[Extracted]:

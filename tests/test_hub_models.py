@@ -19,10 +19,17 @@ def hub_models(tmp_path_factory):
     return {name: build(root / name) for name, build in BUILDERS.items()}
 
 
-def _task(chat, tokenizer=None):
+def _task(chat, tokenizer=None, kind="gsm8k", tmp_path=None):
+    from reasonlab.tasks.jsonl import JsonlTask
     from reasonlab.tasks.math_word import Gsm8kTask
 
-    task = Gsm8kTask(path=str(GSM8K), hub_id=None, ood_hub_id=None, chat=chat)
+    if kind == "gsm8k":
+        task = Gsm8kTask(path=str(GSM8K), hub_id=None, ood_hub_id=None, chat=chat)
+    else:  # GSM8K's first 200 train problems as TRL's prompt/completion data
+        rows = [json.loads(line) for line in (GSM8K / "train.jsonl").read_text().splitlines()[:200]]
+        data = tmp_path / "prompt_completion.jsonl"
+        data.write_text("".join(json.dumps({"prompt": r["question"], "completion": r["answer"]}) + "\n" for r in rows))
+        task = JsonlTask(path=str(data), chat=chat, test_fraction=0.0)
     if tokenizer is not None:
         task.use_tokenizer(tokenizer)
     return task
@@ -48,22 +55,48 @@ def test_fixture_loads_like_a_hub_model(hub_models, name):
         assert not rendered.startswith("<s>") and tok(rendered)["input_ids"][0] == tok.bos_token_id
 
 
+@pytest.mark.parametrize("kind", ["gsm8k", "jsonl"])
 @pytest.mark.parametrize("chat", [False, True], ids=["plain", "chat"])
 @pytest.mark.parametrize("name", sorted(BUILDERS))
-def test_prompt_tokens_are_a_prefix_of_prompt_and_completion(hub_models, name, chat):
+def test_prompt_tokens_are_a_prefix_of_prompt_and_completion(hub_models, name, chat, kind, tmp_path):
     """What SFT trains on (prompt + reference completion) begins with exactly the tokens the model
     is given at generation time (the prompt alone): no token straddles the boundary."""
     from reasonlab.models import load_pretrained
 
     _, tok = load_pretrained(str(hub_models[name]))
-    task = _task(chat, tok)
+    task = _task(chat, tok, kind, tmp_path)
+    bad = _broken_boundaries(task, tok)
+    if (name, chat, kind) == ("llama", False, "jsonl"):  # the one case the tokenizer breaks: reported (below)
+        assert len(bad) > 20
+    else:
+        assert bad == []
+
+
+def _broken_boundaries(task, tok, n=200):
     bad = []
-    for ex in task.examples("train")[:200]:
+    for ex in task.examples("train")[:n]:
         p = tok(ex.prompt)["input_ids"]
         full = tok(ex.prompt + task.format_completion(ex.steps, ex.answer))["input_ids"]
         if full[: len(p)] != p:
             bad.append(ex.id)
-    assert bad == []
+    return bad
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_a_tokenizer_that_merges_across_the_separator_is_reported(hub_models, name, tmp_path, caplog):
+    """Plain jsonl prompts end with the separator "\n"; the SentencePiece-style fixture's BPE has no
+    pre-tokenizer and merges "?\n" with the completion's first word, which the task says when the
+    tokenizer arrives (the byte-level BPE splits there and says nothing)."""
+    from reasonlab.models import load_pretrained
+
+    _, tok = load_pretrained(str(hub_models[name]))
+    with caplog.at_level("WARNING", logger="reasonlab.tasks.jsonl"):
+        task = _task(False, tok, "jsonl", tmp_path)
+    warned = [r.getMessage() for r in caplog.records if "merges the end of the prompt" in r.getMessage()]
+    broken = len(_broken_boundaries(task, tok, 100))  # (test_fraction=0: the train split is the file, in order)
+    assert bool(warned) == (name == "llama") == (broken > 0)
+    if warned:
+        assert warned[0].startswith(f"task=jsonl: for {broken} of 100 examples")
 
 
 def _hf(path, *extra):
