@@ -35,11 +35,6 @@ class Prefix:
     row: int
     cols: torch.Tensor
 
-    def kv(self, layer: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The first `n` tokens' keys and values at `layer`, each (heads, n, dim)."""
-        keys, values = self.layers[layer]
-        return keys[self.row][:, self.cols[:n]], values[self.row][:, self.cols[:n]]
-
 
 @dataclass
 class PrefixStore:
@@ -77,16 +72,28 @@ def prefill(model, found: Sequence[tuple[Optional[Prefix], int]], ids: Sequence[
     `keep` tokens (`found`: (prefix or None, keep) per context) and encoding the rest: the model's
     output, the attention mask and each row's last position. The cache is [kept columns, left
     padded | the rest, left padded]; masked columns are the gaps."""
-    ref = next(p for p, k in found if k)
     width, rest = max(k for _, k in found), max(len(x) - k for x, (_, k) in zip(ids, found))
     n = len(ids)
+    # rows kept together are gathered together: per batch of kept rows, each row's source row and
+    # source column for each of the `width` columns (the leading ones, masked, repeat its first)
+    sources: dict[int, tuple[list, list[int], list[int], list[torch.Tensor]]] = {}
+    for b, (p, k) in enumerate(found):
+        if k:
+            layers_of, rows, src, cols = sources.setdefault(id(p.layers), (p.layers, [], [], []))
+            rows.append(b)
+            src.append(p.row)
+            cols.append(torch.cat([p.cols[:1].expand(width - k), p.cols[:k]]))
+    at = next(iter(sources.values()))[0][0][0].device
+    gathers = [(layers_of, torch.tensor(rows, device=at), torch.tensor(src, device=at)[:, None], torch.stack(cols).to(at))
+               for layers_of, rows, src, cols in sources.values()]
     layers = []
-    for li, (k0, v0) in enumerate(ref.layers):
+    for li, (k0, _) in enumerate(gathers[0][0]):
         keys = k0.new_zeros(n, k0.shape[1], width, k0.shape[-1])
-        values = v0.new_zeros(n, v0.shape[1], width, v0.shape[-1])
-        for b, (p, k) in enumerate(found):
-            if k:
-                keys[b, :, width - k:], values[b, :, width - k:] = p.kv(li, k)
+        values = torch.zeros_like(keys)
+        for layers_of, rows, src, cols in gathers:
+            kept_keys, kept_values = layers_of[li]  # (rows, heads, columns, dim); [src, :, cols] -> (g, width, heads, dim)
+            keys[rows] = kept_keys[src, :, cols].transpose(1, 2)
+            values[rows] = kept_values[src, :, cols].transpose(1, 2)
         layers.append((keys.to(device), values.to(device)))
     mask = torch.zeros(n, width + rest, dtype=torch.long)
     input_ids = torch.full((n, rest), pad_id, dtype=torch.long)
