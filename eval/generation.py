@@ -115,12 +115,17 @@ def _encode(tokenizer, jobs: list[Job], device):
 
 def _start(model, tokenizer, jobs: list[Job], prefixes: Optional[PrefixStore], device):
     """The batch's first forward: (output, attention mask, last positions, each row's tokens).
-    Prompts that begin like a kept cache's start from it (eval/prefixes.py)."""
+    Prompts that begin like a kept cache's start from it (eval/prefixes.py) when that widens the
+    batch by at most an eighth: the cache is [kept columns | the rest], so rows that start from no
+    kept cache (or from a short one) carry the kept part's width as masked gaps, attended at every
+    step; a batch of a few such prompts among fresh ones is encoded plainly."""
     if prefixes is not None and prefixes.by_prompt:
         ids = tokenizer([job.prompt for job in jobs], add_special_tokens=False)["input_ids"]
         found = [prefixes.find(job.prompt, x) for job, x in zip(jobs, ids)]
-        if any(k for _, k in found):
-            prefixes.reused += sum(k for _, k in found)
+        reused = sum(k for _, k in found)
+        kept, rest, plain = max(k for _, k in found), max(len(x) - k for x, (_, k) in zip(ids, found)), max(map(len, ids))
+        if reused and 8 * (kept + rest) <= 9 * plain:
+            prefixes.reused += reused
             return (*prefill(model, found, ids, tokenizer.pad_token_id, device), ids)
     enc = _encode(tokenizer, jobs, device)
     input_ids, mask = enc["input_ids"], enc["attention_mask"]

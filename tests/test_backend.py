@@ -371,5 +371,14 @@ def test_continuations_from_kept_caches_equal_the_reference(tiny, bpe, kind):
     assert len(fast.prefixes.by_prompt) == len(prompts) and min(map(len, texts)) > 4
     requests = [Continue(c) for c in _continued(prompts, texts)]
     assert fast.answer(requests) == ref.answer(requests)
-    context_tokens = sum(fast.num_tokens(r.context) for r in requests)
-    assert fast.prefixes.reused > context_tokens // 2  # most context tokens came from the kept caches
+    assert fast.prefixes.reused > 0
+    # the mistake probe's contexts (each a kept text with a change half-way) start from the caches
+    before = fast.prefixes.reused
+    edited = [Continue(c) for c in _continued(prompts, texts)[1:-1:4]]
+    assert fast.answer(edited) == ref.answer(edited)
+    assert fast.prefixes.reused - before > sum(fast.num_tokens(r.context) for r in edited) // 2  # most of them
+    # one such context among fresh prompts would widen every row by its kept columns: encoded plainly
+    before = fast.prefixes.reused
+    fresh = [Continue(ex.prompt) for ex in task.examples("test")[6:10]] + [edited[0]]
+    assert fast.answer(fresh) == ref.answer(fresh)
+    assert fast.prefixes.reused == before
