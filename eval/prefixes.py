@@ -83,9 +83,8 @@ def prefill(model, found: Sequence[tuple[Optional[Prefix], int]], ids: Sequence[
             rows.append(b)
             src.append(p.row)
             cols.append(torch.cat([p.cols[:1].expand(width - k), p.cols[:k]]))
-    at = next(iter(sources.values()))[0][0][0].device
-    gathers = [(layers_of, torch.tensor(rows, device=at), torch.tensor(src, device=at)[:, None], torch.stack(cols).to(at))
-               for layers_of, rows, src, cols in sources.values()]
+    gathers = [(layers_of, torch.tensor(rows, device=device), torch.tensor(src, device=device)[:, None],
+                torch.stack(cols).to(device)) for layers_of, rows, src, cols in sources.values()]
     layers = []
     for li, (k0, _) in enumerate(gathers[0][0]):
         keys = k0.new_zeros(n, k0.shape[1], width, k0.shape[-1])
@@ -94,7 +93,7 @@ def prefill(model, found: Sequence[tuple[Optional[Prefix], int]], ids: Sequence[
             kept_keys, kept_values = layers_of[li]  # (rows, heads, columns, dim); [src, :, cols] -> (g, width, heads, dim)
             keys[rows] = kept_keys[src, :, cols].transpose(1, 2)
             values[rows] = kept_values[src, :, cols].transpose(1, 2)
-        layers.append((keys.to(device), values.to(device)))
+        layers.append((keys, values))
     mask = torch.zeros(n, width + rest, dtype=torch.long)
     input_ids = torch.full((n, rest), pad_id, dtype=torch.long)
     pos = torch.zeros(n, rest, dtype=torch.long)
