@@ -33,6 +33,9 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu: this process's CPU time (less moved by other load on a shared machine; "
+                         "with --threads 1 it counts the work done)")
     args = ap.parse_args()
 
     baseline = Path(args.baseline).resolve()
@@ -66,17 +69,18 @@ def main() -> None:
     runs = {"baseline": lambda p: old_evaluate(om, ot, old_t, {**cfg, "probes": p}),
             "this": lambda p: this_evaluate(nm, nt, this_t, {**cfg, "probes": p})}
     print(f"{describe_machine()}; torch threads {torch.get_num_threads()}; checkpoint {args.checkpoint}; "
-          f"{args.samples} test + ood prompts; baseline {baseline}; (b) probes {','.join(probes)}", flush=True)
+          f"{args.clock} clock; {args.samples} test + ood prompts; baseline {baseline}; (b) probes {','.join(probes)}", flush=True)
     for run in runs.values():
         run(probes)  # warm-up
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     t: dict[tuple[str, str], list[float]] = {(v, m): [] for v in runs for m in ("a", "b")}
     print("\n| repeat | baseline (a) / (b) s | (b)/(a) | this (a) / (b) s | (b)/(a) | quotient |\n|---|---|---|---|---|---|")
     for r in range(args.repeats):
         for v in (("baseline", "this") if r % 2 == 0 else ("this", "baseline")):
             for m, p in (("a", []), ("b", probes)):
-                t0 = time.perf_counter()
+                t0 = clock()
                 runs[v](p)
-                t[(v, m)].append(time.perf_counter() - t0)
+                t[(v, m)].append(clock() - t0)
         ob, tb = t[("baseline", "b")][-1] / t[("baseline", "a")][-1], t[("this", "b")][-1] / t[("this", "a")][-1]
         print(f"| {r + 1} | {t[('baseline', 'a')][-1]:.2f} / {t[('baseline', 'b')][-1]:.2f} | {ob:.2f} | "
               f"{t[('this', 'a')][-1]:.2f} / {t[('this', 'b')][-1]:.2f} | {tb:.2f} | {tb / ob:.2f} |", flush=True)

@@ -31,6 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from reasonlab.eval.prefixes import PrefixStore, keepable, prefill
+from reasonlab.eval.sampling import Layout, draw, token_stats, uniforms
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def decode(model, tokenizer, jobs: Sequence[Job], max_new_tokens: int, batch_siz
     for batch in tqdm(_batches(jobs, batch_size), desc=desc, disable=desc is None, leave=False):
         mine = [jobs[j] for j in batch]
         decoded = _decode(model, tokenizer, _start(model, tokenizer, mine, prefixes, device), max_new_tokens, mine,
-                          _uniforms(mine, max_new_tokens, seed, device), prefixes)
+                          uniforms(mine, max_new_tokens, seed, device), prefixes)
         if decoded is None:
             decoded = _generate_fallback(model, tokenizer, mine, max_new_tokens, device)
         else:
@@ -169,24 +170,6 @@ def _generate_fallback(model, tokenizer, jobs: list[Job], max_new_tokens: int, d
     return out
 
 
-def _uniforms(jobs: list[Job], max_new_tokens: int, seed: Optional[int], device) -> Optional[tuple[torch.Tensor, list[int]]]:
-    """Uniform draws for the sampled jobs of a batch: (draws (sampled jobs, most samples,
-    max_new_tokens), each job's index into them or -1 for a greedy one), or None when none is
-    sampled. A job's draws come from a generator seeded by (seed, its stream): sample s takes its
-    token at step t by inverting the distribution's CDF at u[s, t]. (The model.generate fallback
-    samples with torch's global generator instead, batch by batch.)"""
-    sampled = [j for j, job in enumerate(jobs) if job.temperature is not None]
-    if not sampled:
-        return None
-    u = torch.empty(len(sampled), max(jobs[j].n for j in sampled), max_new_tokens)
-    where = [-1] * len(jobs)
-    for k, j in enumerate(sampled):
-        g = torch.Generator().manual_seed((seed or 0) * 1_000_003 ** 2 + jobs[j].stream)
-        u[k, : jobs[j].n] = torch.rand(jobs[j].n, max_new_tokens, generator=g)
-        where[j] = k
-    return u.to(device), where
-
-
 @dataclass
 class _Row:
     """One row of the decoding batch: a group of one job's samples that agree so far."""
@@ -197,7 +180,7 @@ class _Row:
 
 
 def _decode(model, tokenizer, start, max_new_tokens: int, jobs: list[Job],
-            uniforms: Optional[tuple[torch.Tensor, list[int]]], prefixes: Optional[PrefixStore]) -> Optional[list]:
+            uniforms: Optional[tuple], prefixes: Optional[PrefixStore]) -> Optional[list]:
     """Per job: (its n samples' new token ids, per-token stats of sample 0 or None); None when the
     model's cache cannot select rows (the caller uses model.generate). After each step a row is
     kept once per distinct token its samples drew (EOS ends those samples), so rows split where
@@ -215,11 +198,12 @@ def _decode(model, tokenizer, start, max_new_tokens: int, jobs: list[Job],
     tokens = [[[] for _ in range(job.n)] for job in jobs]
     per_token = [[] if job.record else None for job in jobs]
     rows = [_Row(j, list(range(job.n))) for j, job in enumerate(jobs)]
-    temp = torch.tensor([job.temperature or 1.0 for job in jobs], device=device)
+    layout, step = None, 0  # which rows are sampled and recorded: the same until rows end or split
     while True:
         greedy = logits.argmax(-1)
-        draws = _draw(logits, rows, jobs, temp, uniforms, device)
-        row_stats = _token_stats(logits, greedy, [r for r, row in enumerate(rows) if jobs[row.job].record], device)
+        layout = layout or Layout.of(rows, jobs, uniforms, device)
+        draws = draw(logits, layout, uniforms, step)
+        row_stats = token_stats(logits, greedy, layout)
         greedy = greedy.tolist()
         parents, next_tokens, next_rows, reshaped, kept = [], [], [], False, []
         for r, row in enumerate(rows):
@@ -256,42 +240,11 @@ def _decode(model, tokenizer, start, max_new_tokens: int, jobs: list[Job],
             sel = torch.tensor(parents, device=device)
             cache.batch_select_indices(sel)
             mask, last = mask[sel], last[sel]
-        rows = next_rows
+            layout = None
+        rows, step = next_rows, step + 1
         mask = torch.cat([mask, mask.new_ones(len(parents), 1)], dim=1)
         last = last + 1
         nxt = torch.tensor(next_tokens, device=device)
         out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=last[:, None], cache=cache, use_cache=True)
         logits = out.logits[:, -1]
     return list(zip(tokens, per_token))
-
-
-def _draw(logits, rows: list[_Row], jobs: list[Job], temp, uniforms, device) -> dict[int, list[int]]:
-    """Each sampled row's tokens, one per sample it stands for: its sample's uniform draw for this
-    step, through the CDF of softmax(logits / T). (A row with fewer samples than the most repeats
-    its last; the extra draws are not read.)"""
-    sampled = [r for r, row in enumerate(rows) if jobs[row.job].temperature is not None]
-    if not sampled:
-        return {}
-    rows_t = torch.tensor(sampled, device=device)
-    row_temp = temp[torch.tensor([rows[r].job for r in sampled], device=device)]
-    cdf = torch.softmax(logits[rows_t].float() / row_temp[:, None], dim=-1).cumsum(-1)
-    draws_of, where = uniforms
-    most = max(len(rows[r].slots) for r in sampled)
-    at = torch.tensor([[(where[rows[r].job], rows[r].slots[min(m, len(rows[r].slots) - 1)], rows[r].count)
-                        for m in range(most)] for r in sampled], device=device)  # (rows, most, 3)
-    u = draws_of[at[..., 0], at[..., 1], at[..., 2]] * cdf[:, -1:]
-    drawn = torch.searchsorted(cdf, u, right=True).clamp_(max=cdf.shape[-1] - 1).tolist()
-    return {r: d[: len(rows[r].slots)] for r, d in zip(sampled, drawn)}
-
-
-def _token_stats(logits, greedy, recorded: list[int], device) -> dict[int, list[float]]:
-    """[entropy, p(top-1), p(top-2), p(chosen)] of the recorded (greedy) rows' distributions."""
-    if not recorded:
-        return {}
-    every = len(recorded) == logits.shape[0]  # the usual case: no rows to pick out
-    rows_t = None if every else torch.tensor(recorded, device=device)
-    p = torch.softmax((logits if every else logits[rows_t]).float(), dim=-1)
-    top2 = p.topk(2, dim=-1).values
-    chosen = p.gather(-1, (greedy if every else greedy[rows_t])[:, None]).squeeze(-1)
-    values = torch.stack([-(p * torch.log(p.clamp_min(1e-12))).sum(-1), top2[:, 0], top2[:, 1], chosen], -1)
-    return dict(zip(recorded, values.tolist()))

@@ -173,8 +173,7 @@ def pack(tokenizer, answer_prefix: str, groups: Sequence[Group], batch: list[int
     tokens after the ones it shares with the main text (`_Texts`: tokenized whole with `joint`)."""
     tx = _Texts(tokenizer, answer_prefix, joint)
     rows, scores, answers = [], [], []
-    texts = list(dict.fromkeys(t for k in batch for t in (groups[k].main, *(p.context for p in groups[k].points))))
-    ids_of = dict(zip(texts, tokenizer(texts, add_special_tokens=False)["input_ids"]))  # one batched call
+    ids_of = _context_ids(tokenizer, groups, batch, joint)
     tx.prepare([t for k in batch for p in groups[k].points for t in tx.needed(p)])
     for k in batch:
         group = groups[k]
@@ -208,6 +207,29 @@ def pack(tokenizer, answer_prefix: str, groups: Sequence[Group], batch: list[int
         scores.append(score)
         answers.append(mine)
     return _tensors(tokenizer, rows, scores, answers, device)
+
+
+def _context_ids(tokenizer, groups: Sequence[Group], batch: list[int], joint: bool) -> dict[str, list[int]]:
+    """Token ids of the batch's main texts and contexts, in one batched call. Character-level
+    (`joint=False`, where ids(a + b) = ids(a) + ids(b) is already relied on): a context that
+    begins the main text takes the main's first tokens, when the main has one token per character."""
+    mains = list(dict.fromkeys(groups[k].main for k in batch))
+    ids_of = dict(zip(mains, tokenizer(mains, add_special_tokens=False)["input_ids"]))
+    rest = []
+    for k in batch:
+        main = groups[k].main
+        whole = not joint and len(ids_of[main]) == len(main)
+        for p in groups[k].points:
+            if p.context in ids_of:
+                continue
+            if whole and main.startswith(p.context):
+                ids_of[p.context] = ids_of[main][: len(p.context)]
+            else:
+                rest.append(p.context)
+    rest = list(dict.fromkeys(rest))
+    if rest:
+        ids_of.update(zip(rest, tokenizer(rest, add_special_tokens=False)["input_ids"]))
+    return ids_of
 
 
 def _tensors(tokenizer, rows, scores, answers, device) -> Packed:
