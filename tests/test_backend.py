@@ -93,6 +93,22 @@ def test_groups_share_a_row_by_common_beginning():
     assert [len(g.points) for g in groups] == [4, 2] and where[3][0] == where[5][0] == 1
 
 
+def test_packed_context_tokens_equal_tokenizing_each_text(tiny, bpe):
+    """A context that begins its group's main text takes the main's first tokens on a
+    character-level tokenizer; whatever the path, every text's ids are its own tokenization
+    (a character the tiny tokenizer does not know, a context that is not a prefix, a BPE one)."""
+    from reasonlab.eval.packing import Group, Point, _context_ids, character_level
+
+    task, _, tok = tiny
+    prompt = task.examples("test")[0].prompt
+    for main in (prompt + "3+4=7\n7*2=14\n", prompt + "3+4=7\u00e9\n7*2=14\n"):
+        contexts = [main[:k] for k in range(len(prompt), len(main) + 1, 3)] + [prompt + "1+1=2\n"]
+        for t in (tok, bpe[2]):
+            group = Group(main, [Point(c) for c in contexts], root=len(prompt))
+            ids = _context_ids(t, [group], [0], joint=not character_level(t))
+            assert all(ids[c] == t(c, add_special_tokens=False)["input_ids"] for c in [main, *contexts])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mergeable", [True, False])
 def test_speculative_forced_answers_equal_the_reference(trained, monkeypatch, mergeable):
