@@ -266,7 +266,8 @@ def test_prefix_shared_samples_follow_the_model_distribution(trained, temperatur
     ids = tok(prompts[i], add_special_tokens=False)["input_ids"] + raw[i].ids[:k]
     enc = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
     n = 20_000
-    uniforms = (torch.rand(1, n, 2, generator=torch.Generator().manual_seed(0)), [0])
+    # eval/sampling.uniforms' layout: (steps, jobs x samples), each job's first column / samples, samples per job
+    uniforms = (torch.rand(n, 2, generator=torch.Generator().manual_seed(0)).T.contiguous(), [0], n)
     pos = torch.arange(len(ids))[None]
     start = (model(**enc, position_ids=pos, use_cache=True), enc["attention_mask"], pos[:, -1], [ids])
     ((samples, _),) = _decode(model, tok, start, 2, [Job("", n, temperature)], uniforms, None)
