@@ -175,8 +175,7 @@ class _Row:
     """One row of the decoding batch: a group of one job's samples that agree so far."""
 
     job: int  # index into the batch's jobs
-    slots: list[int]  # the samples it stands for
-    count: int = 0  # tokens decoded
+    slots: list[int]  # the samples it stands for (every row of a batch has decoded `step` tokens)
 
 
 def _decode(model, tokenizer, start, max_new_tokens: int, jobs: list[Job],
@@ -198,7 +197,7 @@ def _decode(model, tokenizer, start, max_new_tokens: int, jobs: list[Job],
     tokens = [[[] for _ in range(job.n)] for job in jobs]
     per_token = [[] if job.record else None for job in jobs]
     rows = [_Row(j, list(range(job.n))) for j, job in enumerate(jobs)]
-    layout, step = None, 0  # which rows are sampled and recorded: the same until rows end or split
+    layout, step = None, 0  # which rows are sampled and recorded (the same until rows end or split); tokens decoded
     while True:
         greedy = logits.argmax(-1)
         layout = layout or Layout.of(rows, jobs, uniforms, device)
@@ -216,9 +215,9 @@ def _decode(model, tokenizer, start, max_new_tokens: int, jobs: list[Job],
                     groups.setdefault(tok, []).append(s)
                 reshaped |= len(groups) > 1
             for tok, group in groups.items():
-                ends = tok in stops or row.count + 1 >= max_new_tokens
-                if ends and prefixes is not None and jobs[row.job].keep:  # the cache holds the prompt + `count` tokens
-                    kept.append((r, row.job, prompt_ids[row.job] + tokens[row.job][0][: row.count]))
+                ends = tok in stops or step + 1 >= max_new_tokens
+                if ends and prefixes is not None and jobs[row.job].keep:  # the cache holds the prompt + `step` tokens
+                    kept.append((r, row.job, prompt_ids[row.job] + tokens[row.job][0][:step]))
                 if tok in stops:
                     reshaped = True
                     continue
@@ -231,7 +230,7 @@ def _decode(model, tokenizer, start, max_new_tokens: int, jobs: list[Job],
                     continue
                 parents.append(r)
                 next_tokens.append(tok)
-                next_rows.append(_Row(row.job, group, row.count + 1))
+                next_rows.append(_Row(row.job, group))
         if kept:
             prefixes.keep([jobs[j].prompt for _, j, _ in kept], cache, [r for r, _, _ in kept], mask, [x for _, _, x in kept])
         if not parents:
